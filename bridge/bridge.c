@@ -1,0 +1,233 @@
+/* The bridge: listener, timers, signals, the write flush and the shutdown. */
+#include "bridge.h"
+
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "stream.h"
+
+#define BRIDGE_BACKLOG 1024
+#define BRIDGE_SWEEP_MS 250
+
+uint64_t bridge_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void bridge_on_connection(uv_stream_t *server, int status)
+{
+    bridge_t *br = server->data;
+    if (status < 0) {
+        log_warn("http: cannot accept: %s", uv_strerror(status));
+        return;
+    }
+    conn_accept(br);
+}
+
+/* Writes everything queued during this loop iteration: messages that became
+ * ready for a connection together leave in one write. */
+static void bridge_flush(bridge_t *br)
+{
+    while (!list_empty(&br->dirty)) {
+        list_t *n = br->dirty.next;
+        list_remove(n);
+        conn_flush(list_entry(n, conn_t, dirty));
+    }
+}
+
+static void bridge_check_cb(uv_check_t *h)
+{
+    bridge_flush(h->data);
+}
+
+static void bridge_prepare_cb(uv_prepare_t *h)
+{
+    bridge_flush(h->data);
+}
+
+static void bridge_heartbeat_cb(uv_timer_t *t)
+{
+    stream_heartbeat(t->data);
+}
+
+static void bridge_sweep_cb(uv_timer_t *t)
+{
+    conn_sweep(t->data);
+}
+
+static void bridge_drain_cb(uv_timer_t *t);
+
+static void bridge_signal_cb(uv_signal_t *s, int signum)
+{
+    bridge_t *br = s->data;
+    if (br->draining == 1) {
+        log_warn("signal %d during the drain: closing every connection now", signum);
+        bridge_drain_cb(&br->drain);
+        return;
+    }
+    log_info("signal %d: shutting down", signum);
+    bridge_shutdown(br);
+}
+
+/* Resolves cfg's listen address (a literal or a host name). */
+static int bridge_listen_addr(const cfg_t *cfg, struct sockaddr_storage *ss)
+{
+    struct addrinfo hints, *res = NULL;
+    char port[8];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", cfg->listen_port);
+    int r = getaddrinfo(cfg->listen_host, port, &hints, &res);
+    if (r != 0) {
+        log_error("cannot resolve --listen host '%s': %s", cfg->listen_host, gai_strerror(r));
+        return UV_EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int bridge_listen(bridge_t *br)
+{
+    struct sockaddr_storage ss;
+    int r = bridge_listen_addr(br->cfg, &ss);
+    if (r != 0)
+        return r;
+    uv_tcp_init(br->loop, &br->listener);
+    br->listener.data = br;
+    r = uv_tcp_bind(&br->listener, (const struct sockaddr *)&ss, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&br->listener, BRIDGE_BACKLOG, bridge_on_connection);
+    if (r != 0) {
+        log_error("cannot listen on %s:%d: %s", br->cfg->listen_host, br->cfg->listen_port,
+                  uv_strerror(r));
+        uv_close((uv_handle_t *)&br->listener, NULL);
+        return r;
+    }
+    int len = sizeof(ss);
+    char ip[64];
+    uv_tcp_getsockname(&br->listener, (struct sockaddr *)&ss, &len);
+    int port;
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        log_info("listening on http://[%s]:%d bridge=%s", ip, port, br->cfg->bridge_id);
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        log_info("listening on http://%s:%d bridge=%s", ip, port, br->cfg->bridge_id);
+    }
+    return 0;
+}
+
+int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
+{
+    memset(br, 0, sizeof(*br));
+    br->loop = loop;
+    br->cfg = cfg;
+    list_init(&br->http_conns);
+    list_init(&br->streams);
+    list_init(&br->dirty);
+    rng_seed(&br->rng, (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid());
+    br->rbuf = malloc(BRIDGE_READ_BUF);
+    if (br->rbuf == NULL || hub_init(&br->hub) != 0) {
+        log_error("out of memory");
+        return UV_ENOMEM;
+    }
+    int r = bridge_listen(br);
+    if (r != 0)
+        return r;
+
+    uv_timer_init(loop, &br->heartbeat);
+    uv_timer_init(loop, &br->sweep);
+    uv_timer_init(loop, &br->drain);
+    uv_check_init(loop, &br->flush_check);
+    uv_prepare_init(loop, &br->flush_prepare);
+    uv_signal_init(loop, &br->sigterm);
+    uv_signal_init(loop, &br->sigint);
+    br->heartbeat.data = br->sweep.data = br->drain.data = br;
+    br->flush_check.data = br->flush_prepare.data = br;
+    br->sigterm.data = br->sigint.data = br;
+
+    uint64_t hb = (uint64_t)cfg->heartbeat_interval * 1000;
+    uv_timer_start(&br->heartbeat, bridge_heartbeat_cb, hb, hb);
+    uv_timer_start(&br->sweep, bridge_sweep_cb, BRIDGE_SWEEP_MS, BRIDGE_SWEEP_MS);
+    uv_check_start(&br->flush_check, bridge_check_cb);
+    uv_prepare_start(&br->flush_prepare, bridge_prepare_cb);
+    uv_signal_start(&br->sigterm, bridge_signal_cb, SIGTERM);
+    uv_signal_start(&br->sigint, bridge_signal_cb, SIGINT);
+
+    rsub_init(&br->rsub, loop, &br->hub, cfg, stream_on_message, stream_on_status, br);
+    rsub_start(&br->rsub);
+    return 0;
+}
+
+/* The last step of a shutdown: every handle closes, so uv_run returns. */
+static void bridge_finish(bridge_t *br)
+{
+    if (br->draining == 2)
+        return;
+    br->draining = 2;
+    rsub_stop(&br->rsub, NULL);
+    uv_close((uv_handle_t *)&br->heartbeat, NULL);
+    uv_close((uv_handle_t *)&br->sweep, NULL);
+    uv_close((uv_handle_t *)&br->drain, NULL);
+    uv_close((uv_handle_t *)&br->flush_check, NULL);
+    uv_close((uv_handle_t *)&br->flush_prepare, NULL);
+    uv_close((uv_handle_t *)&br->sigterm, NULL);
+    uv_close((uv_handle_t *)&br->sigint, NULL);
+    log_info("shutdown complete");
+}
+
+void bridge_conn_closed(bridge_t *br)
+{
+    br->nconns--;
+    if (br->draining == 1 && br->nconns == 0)
+        bridge_finish(br);
+}
+
+/* The drain window is over: whoever is still connected is closed now. */
+static void bridge_drain_cb(uv_timer_t *t)
+{
+    bridge_t *br = t->data;
+    log_warn("drain timeout: closing %llu remaining connections", (unsigned long long)br->nconns);
+    while (!list_empty(&br->streams))
+        conn_close(list_entry(br->streams.next, conn_t, node), "drain timeout");
+    while (!list_empty(&br->http_conns))
+        conn_close(list_entry(br->http_conns.next, conn_t, node), "drain timeout");
+}
+
+void bridge_shutdown(bridge_t *br)
+{
+    if (br->draining)
+        return;
+    br->draining = 1;
+    uv_close((uv_handle_t *)&br->listener, NULL);
+    uv_timer_stop(&br->heartbeat);
+    log_info("draining %llu streams (at most %d s)", (unsigned long long)br->nstreams,
+             br->cfg->drain_timeout);
+    stream_shutdown_all(br);
+    /* Idle request connections have nothing to wait for. */
+    for (list_t *n = br->http_conns.next; n != &br->http_conns; n = n->next)
+        conn_finish(list_entry(n, conn_t, node));
+    if (br->nconns == 0)
+        bridge_finish(br);
+    else
+        uv_timer_start(&br->drain, bridge_drain_cb, (uint64_t)br->cfg->drain_timeout * 1000, 0);
+}
+
+void bridge_free(bridge_t *br)
+{
+    hub_free(&br->hub);
+    free(br->rbuf);
+    br->rbuf = NULL;
+}

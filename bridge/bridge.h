@@ -1,0 +1,72 @@
+/* The bridge context: one event loop, its listener, streams and Redis link. */
+#ifndef SSE_BRIDGE_H
+#define SSE_BRIDGE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "hub.h"
+#include "list.h"
+#include "msg.h"
+#include "rsub.h"
+
+#define BRIDGE_READ_BUF 65536 /* the one read buffer shared by every connection */
+
+typedef struct bridge_stats_s {
+    uint64_t connections_opened;  /* SSE streams opened */
+    uint64_t connections_closed;  /* SSE streams closed, for any reason */
+    uint64_t slow_consumer_drops; /* streams closed for exceeding their queue cap */
+    uint64_t messages_received;   /* pub/sub messages read from Redis */
+    uint64_t messages_malformed;  /* envelopes or flask-sse payloads rejected */
+    uint64_t messages_oversize;   /* payloads over --max-message-bytes */
+    uint64_t events_sent;         /* message deliveries queued to streams */
+    uint64_t heartbeats_sent;     /* heartbeat deliveries queued to streams */
+    uint64_t requests_rejected;   /* HTTP requests answered with an error status */
+    uint64_t bytes_sent;          /* bytes written to client sockets */
+} bridge_stats_t;
+
+typedef struct bridge_s {
+    uv_loop_t *loop;           /* the one loop everything runs on */
+    const cfg_t *cfg;          /* configuration, read-only */
+    uv_tcp_t listener;         /* accepting socket */
+    uv_timer_t heartbeat;      /* sends a heartbeat to every stream */
+    uv_timer_t sweep;          /* closes HTTP connections past their deadline */
+    uv_timer_t drain;          /* bounds the shutdown */
+    uv_check_t flush_check;    /* flushes queued writes after I/O callbacks */
+    uv_prepare_t flush_prepare;/* flushes writes queued by timers, before polling */
+    uv_signal_t sigterm;       /* graceful shutdown */
+    uv_signal_t sigint;        /* graceful shutdown */
+    hub_t hub;                 /* channel -> streams */
+    rsub_t rsub;               /* the Redis subscriber */
+    list_t http_conns;         /* connections still reading a request, oldest deadline first */
+    list_t streams;            /* SSE streams */
+    list_t dirty;              /* connections with queued, unflushed bytes */
+    uint64_t nstreams;         /* entries in streams */
+    uint64_t nconns;           /* accepted connections not yet freed */
+    rng_t rng;                 /* jitter for retry: values */
+    int draining;              /* 1 after SIGTERM/SIGINT */
+    int degraded_sent;         /* 1 after streams were told Redis is lost */
+    int exit_code;             /* what main returns */
+    char *rbuf;                /* the shared read buffer, BRIDGE_READ_BUF bytes */
+    bridge_stats_t stats;      /* counters for /healthz and metrics */
+} bridge_t;
+
+/* Sets up br on loop with cfg, binds the listener and starts everything.
+ * Returns 0, or a negative UV error with a line logged. */
+int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg);
+
+/* Starts the graceful shutdown (as SIGTERM does). */
+void bridge_shutdown(bridge_t *br);
+
+/* Frees what is left after uv_run returned. */
+void bridge_free(bridge_t *br);
+
+/* Called by a connection's close callback; ends a drain when it was the last. */
+void bridge_conn_closed(bridge_t *br);
+
+/* Milliseconds since the epoch (wall clock). */
+uint64_t bridge_now_ms(void);
+
+#endif

@@ -1,0 +1,466 @@
+/* Client connections. Request bytes are read into the bridge's one shared
+ * buffer and parsed by llhttp; only the request target is copied. Writes go
+ * through a ring of refcounted messages: each flush tries one uv_try_write
+ * of the whole ring and queues a single uv_write for whatever the kernel did
+ * not take, so a connection has at most one write in flight. */
+#include "conn.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "routes.h"
+#include "stream.h"
+
+#define CONN_IOV_MAX 64 /* buffers handed to one write */
+
+struct http_req_s {
+    llhttp_t parser;             /* llhttp state, data points to the conn */
+    char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
+    size_t url_len;              /* bytes in url */
+    size_t header_bytes;         /* header names and values seen so far */
+    unsigned nheaders;           /* header lines seen so far */
+    int err_status;              /* status to answer when a callback failed */
+    const char *err_code;        /* its JSON code */
+    const char *err_text;        /* its JSON message */
+};
+
+static llhttp_settings_t http_settings;
+static int http_settings_ready;
+
+static const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+/* --- request parsing ------------------------------------------------------ */
+
+static int req_fail(http_req_t *req, int status, const char *code, const char *text)
+{
+    req->err_status = status;
+    req->err_code = code;
+    req->err_text = text;
+    return HPE_USER;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    conn_t *c = p->data;
+    c->req->url_len = 0;
+    c->req->header_bytes = 0;
+    c->req->nheaders = 0;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = ((conn_t *)p->data)->req;
+    if (len > HTTP_URL_MAX - req->url_len)
+        return req_fail(req, 414, "uri_too_long", "request target longer than 2048 bytes");
+    memcpy(req->url + req->url_len, at, len);
+    req->url_len += len;
+    req->url[req->url_len] = '\0';
+    return 0;
+}
+
+static int on_header_data(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = ((conn_t *)p->data)->req;
+    (void)at;
+    req->header_bytes += len;
+    if (req->header_bytes > HTTP_HEADERS_MAX)
+        return req_fail(req, 431, "headers_too_large", "request headers larger than 8192 bytes");
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    http_req_t *req = ((conn_t *)p->data)->req;
+    if (++req->nheaders > HTTP_HEADER_COUNT_MAX)
+        return req_fail(req, 431, "headers_too_large", "more than 100 request headers");
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    conn_t *c = p->data;
+    c->keep_alive = (uint8_t)llhttp_should_keep_alive(p);
+    routes_dispatch(c, llhttp_get_method(p), c->req->url, c->req->url_len);
+    /* Stop parsing once the connection is a stream, closing or done. */
+    if (c->state != CONN_HTTP || c->finish)
+        return HPE_PAUSED;
+    /* Keep-alive: the next request gets a fresh deadline. */
+    list_remove(&c->node);
+    c->deadline = uv_now(c->br->loop) + (uint64_t)c->br->cfg->header_timeout * 1000;
+    list_push_back(&c->br->http_conns, &c->node);
+    return 0;
+}
+
+static void http_settings_init(void)
+{
+    llhttp_settings_init(&http_settings);
+    http_settings.on_message_begin = on_message_begin;
+    http_settings.on_url = on_url;
+    http_settings.on_header_field = on_header_data;
+    http_settings.on_header_value = on_header_data;
+    http_settings.on_header_value_complete = on_header_value_complete;
+    http_settings.on_message_complete = on_message_complete;
+    http_settings_ready = 1;
+}
+
+/* --- reading --------------------------------------------------------------- */
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn_t *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->br->rbuf, BRIDGE_READ_BUF);
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = s->data;
+    if (c->state == CONN_CLOSING || nread == 0)
+        return;
+    if (nread < 0) {
+        conn_close(c, nread == UV_EOF ? "client closed" : uv_strerror((int)nread));
+        return;
+    }
+    /* A stream's client has nothing to say; a finished request neither. */
+    if (c->state != CONN_HTTP || c->finish)
+        return;
+    http_req_t *req = c->req;
+    llhttp_errno_t e = llhttp_execute(&req->parser, buf->base, (size_t)nread);
+    if (c->state == CONN_STREAM) {
+        free(c->req); /* not inside llhttp any more */
+        c->req = NULL;
+        return;
+    }
+    if (c->state != CONN_HTTP || c->finish || e == HPE_OK || e == HPE_PAUSED)
+        return;
+    if (e == HPE_USER) {
+        conn_respond_error(c, req->err_status, req->err_code, req->err_text);
+    } else {
+        char text[160];
+        snprintf(text, sizeof(text), "malformed HTTP request: %s", llhttp_get_error_reason(&req->parser));
+        conn_respond_error(c, 400, "bad_request", text);
+    }
+}
+
+/* --- accepting ------------------------------------------------------------- */
+
+static void conn_free_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void conn_accept(bridge_t *br)
+{
+    if (!http_settings_ready)
+        http_settings_init();
+    conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        log_error("http: out of memory accepting a connection");
+        return;
+    }
+    c->br = br;
+    c->tcp.data = c;
+    list_init(&c->node);
+    list_init(&c->dirty);
+    uv_tcp_init(br->loop, &c->tcp);
+    int r = uv_accept((uv_stream_t *)&br->listener, (uv_stream_t *)&c->tcp);
+    if (r == 0)
+        c->req = malloc(sizeof(*c->req));
+    if (r != 0 || c->req == NULL) {
+        log_warn("http: accept failed: %s", r != 0 ? uv_strerror(r) : "out of memory");
+        uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+        return;
+    }
+    llhttp_init(&c->req->parser, HTTP_REQUEST, &http_settings);
+    c->req->parser.data = c;
+    /* Events must not wait for Nagle: each flush is one complete write. */
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->deadline = uv_now(br->loop) + (uint64_t)br->cfg->header_timeout * 1000;
+    list_push_back(&br->http_conns, &c->node);
+    br->nconns++;
+    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+}
+
+/* --- writing --------------------------------------------------------------- */
+
+static int wq_push(conn_t *c, msg_t *m)
+{
+    if (c->wq_len == c->wq_cap) {
+        uint32_t ncap = c->wq_cap ? c->wq_cap * 2 : 8;
+        wq_item_t *n = malloc(ncap * sizeof(*n));
+        if (n == NULL)
+            return -1;
+        for (uint32_t i = 0; i < c->wq_len; i++)
+            n[i] = c->wq[(c->wq_head + i) & (c->wq_cap - 1)];
+        free(c->wq);
+        c->wq = n;
+        c->wq_cap = ncap;
+        c->wq_head = 0;
+    }
+    wq_item_t *it = &c->wq[(c->wq_head + c->wq_len) & (c->wq_cap - 1)];
+    it->msg = msg_ref(m);
+    it->off = 0;
+    c->wq_len++;
+    c->wq_bytes += m->len;
+    return 0;
+}
+
+/* Drops n written bytes from the head of the queue. */
+static void wq_consume(conn_t *c, size_t n)
+{
+    c->br->stats.bytes_sent += n;
+    while (n > 0) {
+        wq_item_t *it = &c->wq[c->wq_head];
+        size_t rem = it->msg->len - it->off;
+        if (n < rem) {
+            it->off += (uint32_t)n;
+            c->wq_bytes -= n;
+            return;
+        }
+        n -= rem;
+        c->wq_bytes -= rem;
+        msg_unref(it->msg);
+        c->wq_head = (c->wq_head + 1) & (c->wq_cap - 1);
+        c->wq_len--;
+    }
+}
+
+static unsigned wq_iov(conn_t *c, uv_buf_t *iov)
+{
+    unsigned n = c->wq_len < CONN_IOV_MAX ? c->wq_len : CONN_IOV_MAX;
+    for (unsigned i = 0; i < n; i++) {
+        wq_item_t *it = &c->wq[(c->wq_head + i) & (c->wq_cap - 1)];
+        iov[i] = uv_buf_init(it->msg->data + it->off, it->msg->len - it->off);
+    }
+    return n;
+}
+
+static void conn_mark_dirty(conn_t *c)
+{
+    if (list_empty(&c->dirty))
+        list_push_back(&c->br->dirty, &c->dirty);
+}
+
+void conn_send(conn_t *c, msg_t *m)
+{
+    if (c->state == CONN_CLOSING || c->doom != NULL || c->shut)
+        return;
+    size_t cap = (size_t)c->br->cfg->max_queue_bytes;
+    /* One message larger than the cap still goes to an idle connection. */
+    if (c->wq_bytes > 0 && c->wq_bytes + m->len > cap) {
+        c->doom = "slow consumer";
+        c->br->stats.slow_consumer_drops++;
+    } else if (wq_push(c, m) != 0) {
+        c->doom = "out of memory";
+    }
+    conn_mark_dirty(c);
+}
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+    conn_t *c = req->data;
+    free(req);
+    c->wreq = NULL;
+    if (c->state == CONN_CLOSING)
+        return; /* cancelled by uv_close: the close callback releases the queue */
+    if (status < 0) {
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < c->wq_inflight; i++) {
+        wq_item_t *it = &c->wq[(c->wq_head + i) & (c->wq_cap - 1)];
+        bytes += it->msg->len - it->off;
+    }
+    c->wq_inflight = 0;
+    wq_consume(c, bytes);
+    conn_flush(c);
+}
+
+static void conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    conn_t *c = req->data;
+    free(req);
+    if (c->state == CONN_CLOSING)
+        return;
+    /* A stream is done; a request connection lingers until the peer's EOF
+     * (or its deadline) so that unread request bytes cannot turn our close
+     * into a reset that destroys the response. */
+    if (status < 0 || c->state == CONN_STREAM)
+        conn_close(c, status < 0 ? uv_strerror(status) : "finished");
+}
+
+static void conn_shutdown(conn_t *c)
+{
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    c->shut = 1;
+    if (req == NULL) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    req->data = c;
+    int r = uv_shutdown(req, (uv_stream_t *)&c->tcp, conn_shutdown_cb);
+    if (r != 0) {
+        free(req);
+        conn_close(c, uv_strerror(r));
+    }
+}
+
+void conn_flush(conn_t *c)
+{
+    if (c->state == CONN_CLOSING || c->wreq != NULL)
+        return;
+    if (c->doom != NULL) {
+        conn_close(c, c->doom);
+        return;
+    }
+    uv_buf_t iov[CONN_IOV_MAX];
+    while (c->wq_len > 0) {
+        unsigned n = wq_iov(c, iov);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
+        if (r == UV_EAGAIN)
+            r = 0;
+        if (r < 0) {
+            conn_close(c, uv_strerror(r));
+            return;
+        }
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += iov[i].len;
+        wq_consume(c, (size_t)r);
+        if ((size_t)r == total)
+            continue;
+        /* The kernel is full: one uv_write carries the rest. */
+        n = wq_iov(c, iov);
+        c->wreq = malloc(sizeof(*c->wreq));
+        if (c->wreq == NULL) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        c->wreq->data = c;
+        r = uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, n, conn_write_cb);
+        if (r != 0) {
+            free(c->wreq);
+            c->wreq = NULL;
+            conn_close(c, uv_strerror(r));
+            return;
+        }
+        c->wq_inflight = n;
+        return;
+    }
+    if (c->finish && !c->shut)
+        conn_shutdown(c);
+}
+
+void conn_finish(conn_t *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    c->finish = 1;
+    conn_mark_dirty(c);
+}
+
+/* --- responses ------------------------------------------------------------- */
+
+void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
+                  const char *extra, int close)
+{
+    if (!c->keep_alive)
+        close = 1;
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n%s%s\r\n",
+                     status, http_reason(status), content_type, len, extra ? extra : "",
+                     close ? "Connection: close\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        conn_close(c, "response header too long");
+        return;
+    }
+    msg_t *m = msg_alloc((size_t)n + len);
+    if (m == NULL) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    memcpy(m->data, head, (size_t)n);
+    if (len > 0)
+        memcpy(m->data + n, body, len);
+    conn_send(c, m);
+    msg_unref(m);
+    if (close)
+        conn_finish(c);
+}
+
+void conn_respond_error(conn_t *c, int status, const char *code, const char *text)
+{
+    char body[512];
+    /* Texts are ours or escaped by the caller: no quotes or controls inside. */
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"code\":\"%s\"}", text, code);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        n = snprintf(body, sizeof(body), "{\"error\":\"request rejected\",\"code\":\"%s\"}", code);
+    c->br->stats.requests_rejected++;
+    log_debug("http: %d %s: %s", status, code, text);
+    conn_respond(c, status, "application/json", body, (size_t)n,
+                 status == 405 ? "Allow: GET\r\n" : NULL, 1);
+}
+
+/* --- closing --------------------------------------------------------------- */
+
+static void conn_close_cb(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    bridge_t *br = c->br;
+    while (c->wq_len > 0) {
+        msg_unref(c->wq[c->wq_head].msg);
+        c->wq_head = (c->wq_head + 1) & (c->wq_cap - 1);
+        c->wq_len--;
+    }
+    free(c->wq);
+    free(c->req);
+    free(c->client_id);
+    free(c);
+    bridge_conn_closed(br);
+}
+
+void conn_close(conn_t *c, const char *reason)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->state == CONN_STREAM)
+        stream_detach(c, reason);
+    c->state = CONN_CLOSING;
+    list_remove(&c->node);
+    list_remove(&c->dirty);
+    uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+}
+
+void conn_sweep(bridge_t *br)
+{
+    uint64_t now = uv_now(br->loop);
+    while (!list_empty(&br->http_conns)) {
+        conn_t *c = list_entry(br->http_conns.next, conn_t, node);
+        if (c->deadline > now)
+            break;
+        conn_close(c, "request timeout");
+    }
+}

@@ -1,0 +1,89 @@
+/* A client connection: request parsing, the write queue, deferred close. */
+#ifndef SSE_CONN_H
+#define SSE_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bridge.h"
+#include "hub.h"
+#include "list.h"
+#include "msg.h"
+
+#define HTTP_URL_MAX 2048      /* longer request targets get 414 */
+#define HTTP_HEADERS_MAX 8192  /* more header bytes in total get 431 */
+#define HTTP_HEADER_COUNT_MAX 100 /* more header lines get 431 */
+
+typedef enum {
+    CONN_HTTP = 0, /* reading requests, answering them */
+    CONN_STREAM,   /* an SSE stream */
+    CONN_CLOSING   /* uv_close called; waiting for the close callback */
+} conn_state_t;
+
+typedef struct wq_item_s {
+    msg_t *msg;   /* a reference held until the bytes are written */
+    uint32_t off; /* bytes of msg already written */
+} wq_item_t;
+
+typedef struct http_req_s http_req_t;
+
+typedef struct conn_s {
+    uv_tcp_t tcp;              /* the socket; tcp.data points to this conn */
+    bridge_t *br;              /* the bridge it belongs to */
+    conn_state_t state;        /* see conn_state_t */
+    uint8_t keep_alive;        /* the request in hand allows another one */
+    uint8_t finish;            /* shut down once the queue is written */
+    uint8_t shut;              /* uv_shutdown issued */
+    const char *doom;          /* close reason decided during a fan-out, acted on at flush */
+    http_req_t *req;           /* request parser; NULL once streaming */
+    list_t node;               /* in br->http_conns or br->streams */
+    list_t dirty;              /* in br->dirty while bytes wait for a flush */
+    uint64_t deadline;         /* loop time (ms) by which a request must be complete */
+    hub_sub_t sub;             /* a stream's channels */
+    char *client_id;           /* a stream's client id, NULL when none */
+    uint16_t client_id_len;    /* bytes in client_id */
+    wq_item_t *wq;             /* ring of queued messages, power-of-two capacity */
+    uint32_t wq_head;          /* index of the oldest item */
+    uint32_t wq_len;           /* items queued */
+    uint32_t wq_cap;           /* ring capacity */
+    uint32_t wq_inflight;      /* items covered by the outstanding uv_write */
+    size_t wq_bytes;           /* unwritten bytes queued, in flight included */
+    uv_write_t *wreq;          /* the outstanding uv_write, NULL when none */
+    uint64_t opened_ms;        /* loop time the stream opened, for the close log */
+} conn_t;
+
+/* Accepts a pending connection on the bridge's listener. */
+void conn_accept(bridge_t *br);
+
+/* Queues a reference to m for c (the caller keeps its own reference). When
+ * the queue would exceed --max-queue-bytes the connection is marked to close
+ * as a slow consumer instead; the close happens at the next flush, so
+ * callers may loop over the hub while sending. */
+void conn_send(conn_t *c, msg_t *m);
+
+/* Writes what is queued: uv_try_write of the whole queue first, a uv_write
+ * of the remainder only. Closes a doomed connection. */
+void conn_flush(conn_t *c);
+
+/* Closes c now (idempotent): unlinks it from the hub and lists; memory is
+ * freed in the close callback. reason appears in the log. */
+void conn_close(conn_t *c, const char *reason);
+
+/* Queues an HTTP response with a Content-Length. extra is NULL or header
+ * lines each ending in CRLF. Unless the request allows keep-alive (and
+ * close is 0), the connection is shut down after the response. */
+void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
+                  const char *extra, int close);
+
+/* Answers a JSON error {"error": text, "code": code} and closes afterwards. */
+void conn_respond_error(conn_t *c, int status, const char *code, const char *text);
+
+/* Shuts the connection down once its queue is written (streams: then
+ * closes; requests: waits for the peer's EOF or the deadline). */
+void conn_finish(conn_t *c);
+
+/* Closes request connections whose deadline passed (slow or idle clients). */
+void conn_sweep(bridge_t *br);
+
+#endif

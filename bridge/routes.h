@@ -1,0 +1,13 @@
+/* HTTP routes: which request gets which answer. */
+#ifndef SSE_ROUTES_H
+#define SSE_ROUTES_H
+
+#include <stddef.h>
+
+#include "conn.h"
+
+/* Answers one complete request (method is an llhttp method number, url the
+ * raw request target). Either queues a response or turns c into a stream. */
+void routes_dispatch(conn_t *c, int method, const char *url, size_t len);
+
+#endif

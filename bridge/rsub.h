@@ -1,0 +1,64 @@
+/* The Redis subscriber: one pub/sub connection that follows the hub's channels. */
+#ifndef SSE_RSUB_H
+#define SSE_RSUB_H
+
+#include <hiredis/async.h>
+#include <uv.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "hub.h"
+
+typedef enum {
+    RSUB_IDLE = 0,   /* not started, or waiting to reconnect */
+    RSUB_CONNECTING, /* TCP connect (and AUTH) in progress */
+    RSUB_SUBSCRIBING,/* connected, waiting for the first subscribe reply */
+    RSUB_UP,         /* subscribed and delivering */
+    RSUB_STOPPED     /* rsub_stop was called */
+} rsub_state_t;
+
+/* Called for each pub/sub message on a hub channel. The bytes live only
+ * for the duration of the call. */
+typedef void (*rsub_message_cb)(void *arg, hub_chan_t *chan, const char *payload, size_t len);
+
+/* Called when Redis delivery goes up (1) or is lost (0). */
+typedef void (*rsub_status_cb)(void *arg, int up);
+
+typedef struct rsub_s {
+    uv_loop_t *loop;            /* the bridge's loop */
+    hub_t *hub;                 /* channels to follow; rstate of each is ours */
+    const cfg_t *cfg;           /* Redis address and password */
+    redisAsyncContext *ac;      /* the connection, NULL while disconnected */
+    rsub_state_t state;         /* see rsub_state_t; changed by rsub_set_state only */
+    uv_timer_t timer;           /* reconnect delay, or connect watchdog */
+    backoff_t backoff;          /* delay between reconnect attempts */
+    char probe[CFG_ID_MAX + 32];/* this bridge's own channel, always subscribed */
+    rsub_message_cb on_message; /* message sink */
+    rsub_status_cb on_status;   /* up/down sink */
+    void *arg;                  /* passed to the sinks */
+    uint64_t reconnects;        /* successful connections after the first */
+    int ever_up;                /* 1 once the first connection came up */
+    void (*stopped_cb)(struct rsub_s *); /* rsub_stop's callback */
+} rsub_t;
+
+/* Prepares rs; nothing happens until rsub_start. */
+void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rsub_message_cb on_message,
+              rsub_status_cb on_status, void *arg);
+
+/* Connects (and keeps reconnecting with backoff + jitter until stopped). */
+void rsub_start(rsub_t *rs);
+
+/* Brings Redis in line with chan: SUBSCRIBE when it gained its first
+ * subscriber, UNSUBSCRIBE when it lost its last one, at most one command in
+ * flight per channel. Frees chan (hub_chan_release) when nothing refers to
+ * it any more, so chan must not be used after this call. */
+void rsub_sync(rsub_t *rs, hub_chan_t *chan);
+
+/* 1 while subscribed and delivering. */
+int rsub_is_up(const rsub_t *rs);
+
+/* Disconnects, stops retrying and closes the timer; stopped_cb runs once
+ * the handles are closed. */
+void rsub_stop(rsub_t *rs, void (*stopped_cb)(rsub_t *));
+
+#endif

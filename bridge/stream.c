@@ -1,0 +1,233 @@
+/* SSE streams. Every message is parsed and framed once into a refcounted
+ * buffer; each subscriber's write queue takes a reference to those same
+ * bytes. Closing is deferred to the flush, so a fan-out never sees the hub
+ * change under it. */
+#include "stream.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "sse_frame.h"
+
+static const char stream_head[] = "HTTP/1.1 200 OK\r\n"
+                                  "Content-Type: text/event-stream; charset=utf-8\r\n"
+                                  "Cache-Control: no-cache\r\n"
+                                  "X-Accel-Buffering: no\r\n"
+                                  "\r\n"
+                                  ": sse-bridge " SSE_BRIDGE_VERSION "\n\n";
+
+static void stream_broadcast(bridge_t *br, msg_t *m)
+{
+    for (list_t *n = br->streams.next; n != &br->streams; n = n->next)
+        conn_send(list_entry(n, conn_t, node), m);
+}
+
+/* An "event: system" block; retry < 0 leaves the retry field out. */
+static msg_t *stream_system_msg(bridge_t *br, const char *status, long retry)
+{
+    char data[256];
+    int n = snprintf(data, sizeof(data), "{\"status\":\"%s\",\"bridge\":\"%s\",\"ts\":%llu}", status,
+                     br->cfg->bridge_id, (unsigned long long)bridge_now_ms());
+    sse_event_t ev = {.event = "system", .event_len = 6, .retry = retry, .data = data,
+                      .data_len = (size_t)n};
+    return sse_frame_msg(&ev);
+}
+
+static void stream_chan_emptied(hub_chan_t *chan, void *arg)
+{
+    bridge_t *br = arg;
+    rsub_sync(&br->rsub, chan);
+}
+
+/* The "connected" event's JSON: who we are and what the client gets. */
+static char *stream_connected_json(const bridge_t *br, const conn_t *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *chans = cJSON_CreateArray();
+    if (o == NULL || chans == NULL) {
+        cJSON_Delete(o);
+        cJSON_Delete(chans);
+        return NULL;
+    }
+    cJSON_AddItemToObject(o, "bridge", cJSON_CreateString(br->cfg->bridge_id));
+    cJSON_AddItemToObject(o, "client_id",
+                          c->client_id ? cJSON_CreateString(c->client_id) : cJSON_CreateNull());
+    for (uint16_t i = 0; i < c->sub.nlinks; i++)
+        cJSON_AddItemToArray(chans, cJSON_CreateString(c->sub.links[i].chan->name));
+    cJSON_AddItemToObject(o, "channels", chans);
+    cJSON_AddNumberToObject(o, "heartbeat_interval", br->cfg->heartbeat_interval);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* The response head, the opening comment and the "connected" event, as one
+ * buffer so they leave in one write. */
+static msg_t *stream_prelude(bridge_t *br, const conn_t *c)
+{
+    char *json = stream_connected_json(br, c);
+    if (json == NULL)
+        return NULL;
+    sse_event_t ev = {.event = "connected", .event_len = 9,
+                      .retry = jitter_ms(&br->rng, (uint32_t)br->cfg->retry_ms), .data = json,
+                      .data_len = strlen(json)};
+    size_t hl = sizeof(stream_head) - 1;
+    msg_t *m = msg_alloc(hl + sse_frame_size(&ev));
+    if (m != NULL) {
+        memcpy(m->data, stream_head, hl);
+        sse_frame_write(&ev, m->data + hl);
+    }
+    free(json);
+    return m;
+}
+
+int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
+                const char *client_id, size_t client_id_len)
+{
+    bridge_t *br = c->br;
+    msg_t *m = NULL;
+    if (client_id != NULL) {
+        c->client_id = malloc(client_id_len + 1);
+        if (c->client_id == NULL)
+            goto fail;
+        memcpy(c->client_id, client_id, client_id_len);
+        c->client_id[client_id_len] = '\0';
+        c->client_id_len = (uint16_t)client_id_len;
+    }
+    for (int i = 0; i < n; i++) {
+        hub_chan_t *chan;
+        int r = hub_join(&br->hub, &c->sub, names[i], lens[i], &chan);
+        if (r < 0)
+            goto fail;
+        if (r == 1)
+            rsub_sync(&br->rsub, chan);
+    }
+    m = stream_prelude(br, c);
+    if (m == NULL)
+        goto fail;
+
+    c->state = CONN_STREAM;
+    c->opened_ms = uv_now(br->loop);
+    list_remove(&c->node);
+    list_push_back(&br->streams, &c->node);
+    br->nstreams++;
+    br->stats.connections_opened++;
+    conn_send(c, m);
+    msg_unref(m);
+    if (!rsub_is_up(&br->rsub)) {
+        /* The client learns at once that events may be late. */
+        m = stream_system_msg(br, "degraded", -1);
+        if (m != NULL) {
+            conn_send(c, m);
+            msg_unref(m);
+        }
+        br->degraded_sent = 1;
+    }
+    log_info("stream opened: client_id=%s channels=%u streams=%llu",
+             c->client_id ? c->client_id : "-", (unsigned)c->sub.nlinks,
+             (unsigned long long)br->nstreams);
+    return 0;
+
+fail:
+    hub_leave_all(&br->hub, &c->sub, stream_chan_emptied, br);
+    free(c->client_id);
+    c->client_id = NULL;
+    return -1;
+}
+
+void stream_detach(conn_t *c, const char *reason)
+{
+    bridge_t *br = c->br;
+    hub_leave_all(&br->hub, &c->sub, stream_chan_emptied, br);
+    br->nstreams--;
+    br->stats.connections_closed++;
+    log_info("stream closed: client_id=%s after %.1f s: %s streams=%llu",
+             c->client_id ? c->client_id : "-",
+             (double)(uv_now(br->loop) - c->opened_ms) / 1000.0, reason,
+             (unsigned long long)br->nstreams);
+}
+
+void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t len)
+{
+    bridge_t *br = arg;
+    const cfg_t *cfg = br->cfg;
+    br->stats.messages_received++;
+    if (len > (size_t)cfg->max_message_bytes) {
+        br->stats.messages_oversize++;
+        log_warn("dropped message on '%s': %zu bytes, over --max-message-bytes %ld", chan->name,
+                 len, cfg->max_message_bytes);
+        return;
+    }
+    envelope_t env;
+    char err[256];
+    int flask = chanlist_allows(&cfg->flask_channels, chan->name, chan->len);
+    if (envelope_parse(chan->name, chan->len, payload, len, flask, &env, err, sizeof(err)) != 0) {
+        br->stats.messages_malformed++;
+        log_warn("dropped message on '%s': %s", chan->name, err);
+        return;
+    }
+    msg_t *m = sse_frame_msg(&env.ev);
+    if (m == NULL) {
+        log_error("dropped message on '%s': out of memory", chan->name);
+        envelope_free(&env);
+        return;
+    }
+    for (uint32_t i = 0; i < chan->nsubs; i++) {
+        conn_t *c = list_entry(chan->subs[i], conn_t, sub);
+        if (env.target != NULL && (c->client_id == NULL || c->client_id_len != env.target_len ||
+                                   memcmp(c->client_id, env.target, env.target_len) != 0))
+            continue;
+        conn_send(c, m);
+        br->stats.events_sent++;
+    }
+    msg_unref(m);
+    envelope_free(&env);
+}
+
+void stream_on_status(void *arg, int up)
+{
+    bridge_t *br = arg;
+    if (up && !br->degraded_sent)
+        return;
+    msg_t *m = stream_system_msg(br, up ? "recovered" : "degraded", -1);
+    if (m == NULL)
+        return;
+    stream_broadcast(br, m);
+    msg_unref(m);
+    br->degraded_sent = !up;
+}
+
+void stream_heartbeat(bridge_t *br)
+{
+    if (br->nstreams == 0)
+        return;
+    char data[160];
+    int n = snprintf(data, sizeof(data), "{\"ts\":%llu,\"bridge\":\"%s\"}",
+                     (unsigned long long)bridge_now_ms(), br->cfg->bridge_id);
+    sse_event_t ev = {.event = "heartbeat", .event_len = 9, .retry = -1, .data = data,
+                      .data_len = (size_t)n};
+    msg_t *m = sse_frame_msg(&ev);
+    if (m == NULL)
+        return;
+    stream_broadcast(br, m);
+    br->stats.heartbeats_sent += br->nstreams;
+    msg_unref(m);
+}
+
+void stream_shutdown_all(bridge_t *br)
+{
+    for (list_t *n = br->streams.next; n != &br->streams; n = n->next) {
+        conn_t *c = list_entry(n, conn_t, node);
+        /* Each client gets its own retry so reconnections spread out. */
+        msg_t *m = stream_system_msg(br, "shutdown", jitter_ms(&br->rng, (uint32_t)br->cfg->retry_ms));
+        if (m != NULL) {
+            conn_send(c, m);
+            msg_unref(m);
+        }
+        conn_finish(c);
+    }
+}

@@ -1,0 +1,63 @@
+/* Command-line and environment configuration of the bridge. */
+#ifndef SSE_CONFIG_H
+#define SSE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "chanlist.h"
+#include "cidr.h"
+#include "log.h"
+
+#define SSE_BRIDGE_VERSION "0.1.0"
+#define CFG_HOST_MAX 256
+#define CFG_ID_MAX 64
+
+typedef struct cfg_s {
+    char listen_host[CFG_HOST_MAX]; /* address to bind, without IPv6 brackets */
+    int listen_port;                /* TCP port, 0..65535 (0 = any free port) */
+    char redis_host[CFG_HOST_MAX];  /* Redis host from --redis-url */
+    int redis_port;                 /* Redis port from --redis-url */
+    char redis_password[256];       /* AUTH password, "" for none */
+    int redis_db;                   /* database index from the URL path, 0..15 */
+    chanlist_t channels;            /* --channels: allowed names and families */
+    chanlist_t flask_channels;      /* --flask-channels: flask-sse JSON channels */
+    int heartbeat_interval;         /* seconds between heartbeats, 1..3600 */
+    int max_connections;            /* cluster-wide connection cap */
+    int max_connections_per_ip;     /* cluster-wide per-client-IP cap */
+    int health_check_interval;      /* seconds between health checks */
+    long compression_threshold;     /* gzip payloads above this many bytes */
+    cidrlist_t trusted_proxies;     /* peers whose X-Forwarded-For is believed */
+    char bridge_id[CFG_ID_MAX + 1]; /* this replica's id */
+    log_level_t log_level;          /* least severe level logged */
+    long max_queue_bytes;           /* per-connection write queue cap */
+    long max_message_bytes;         /* larger Redis payloads are dropped */
+    int max_channels_per_conn;      /* channels one stream may ask for */
+    int header_timeout;             /* seconds to receive a full request */
+    int drain_timeout;              /* seconds to drain streams on shutdown */
+    int retry_ms;                   /* base of the jittered "retry:" sent to clients */
+} cfg_t;
+
+typedef enum {
+    CFG_OK = 0,      /* parsed; run the bridge */
+    CFG_EXIT_OK = 1, /* --help or --version was printed; exit 0 */
+    CFG_ERROR = -1   /* invalid; the message is in err; exit 2 */
+} cfg_result_t;
+
+/* Fills cfg from defaults, then SSE_* environment variables, then argv
+ * (flags win). Flags take "--flag value" or "--flag=value". --help and
+ * --version print to out and return CFG_EXIT_OK. Any invalid value returns
+ * CFG_ERROR with exactly one line (no trailing newline) in err, naming the
+ * flag (and the env variable when it came from there), the value and what
+ * is allowed, e.g.
+ *   invalid value 'abc' for --heartbeat-interval: expected an integer from 1 to 3600
+ *   invalid value 'abc' for SSE_HEARTBEAT_INTERVAL (--heartbeat-interval): expected ...
+ *   unknown option '--foo' (see --help)
+ *   option --listen needs a value
+ * cfg must be released with cfg_free whatever the result. */
+cfg_result_t cfg_parse(cfg_t *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen);
+
+/* Releases the lists inside cfg. */
+void cfg_free(cfg_t *cfg);
+
+#endif
