@@ -263,7 +263,8 @@ static void conn_mark_dirty(conn_t *c)
 
 void conn_send(conn_t *c, msg_t *m)
 {
-    if (c->state == CONN_CLOSING || c->doom != NULL || c->shut)
+    /* Nothing goes after the last message of a finished connection. */
+    if (c->state == CONN_CLOSING || c->doom != NULL || c->finish)
         return;
     size_t cap = (size_t)c->br->cfg->max_queue_bytes;
     /* One message larger than the cap still goes to an idle connection. */
@@ -328,12 +329,16 @@ static void conn_shutdown(conn_t *c)
 
 void conn_flush(conn_t *c)
 {
-    if (c->state == CONN_CLOSING || c->wreq != NULL)
+    if (c->state == CONN_CLOSING)
         return;
     if (c->doom != NULL) {
+        /* A slow consumer usually has a write stuck in flight: uv_close
+         * cancels it. */
         conn_close(c, c->doom);
         return;
     }
+    if (c->wreq != NULL)
+        return; /* its callback flushes the rest */
     uv_buf_t iov[CONN_IOV_MAX];
     while (c->wq_len > 0) {
         unsigned n = wq_iov(c, iov);

@@ -1,0 +1,528 @@
+/* Command-line and environment configuration: one table row per option. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* Values echoed in error messages are cut to this many bytes, so that the
+ * explanation after them always fits. */
+#define CFG_SHOWN_MAX 80
+#define CFG_WHY_MAX 256
+
+typedef struct opt_s opt_t;
+
+/* Parses text into the field the row describes. Returns 0, or -1 with what
+ * is allowed ("expected ...") in why. */
+typedef int (*opt_set_fn)(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+
+struct opt_s {
+    const char *name;    /* flag without the leading "--" */
+    const char *env;     /* environment variable */
+    const char *metavar; /* placeholder shown in --help */
+    opt_set_fn set;      /* the kind of value: parses and stores it */
+    long min;            /* integers: smallest value; lists: 1 when it must not be empty */
+    long max;            /* integers: largest value */
+    size_t offset;       /* the field in cfg_t the setter writes */
+    const char *def;     /* default as text; NULL when computed at run time */
+    const char *help;    /* meaning, for --help */
+};
+
+static int set_int(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_long(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_listen(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_redis(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_chanlist(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_cidrs(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_id(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+
+#define OFF(field) offsetof(cfg_t, field)
+
+static const opt_t opts[] = {
+    {"listen", "SSE_LISTEN", "HOST:PORT", set_listen, 0, 65535, 0, "0.0.0.0:8080",
+     "address to listen on: an IPv4 address, [IPv6] address or hostname, and a port (0 = any free "
+     "port)"},
+    {"redis-url", "SSE_REDIS_URL", "URL", set_redis, 0, 0, 0, "redis://127.0.0.1:6379",
+     "Redis to subscribe to, as redis://[:password@]host[:port][/db]"},
+    {"channels", "SSE_CHANNELS", "LIST", set_chanlist, 1, 0, OFF(channels),
+     "summary_progress,summary_complete,system",
+     "comma-separated channels browsers may subscribe to; 'prefix*' allows a family"},
+    {"flask-channels", "SSE_FLASK_CHANNELS", "LIST", set_chanlist, 0, 0, OFF(flask_channels), "sse",
+     "channels carrying flask-sse JSON messages (may be empty)"},
+    {"heartbeat-interval", "SSE_HEARTBEAT_INTERVAL", "S", set_int, 1, 3600, OFF(heartbeat_interval),
+     "30", "seconds between heartbeat comments on idle streams"},
+    {"max-connections", "SSE_MAX_CONNECTIONS", "N", set_int, 1, 1000000, OFF(max_connections),
+     "500", "most open streams, cluster-wide"},
+    {"max-connections-per-ip", "SSE_MAX_CONNECTIONS_PER_IP", "N", set_int, 1, 1000000,
+     OFF(max_connections_per_ip), "10", "most open streams per client IP, cluster-wide"},
+    {"health-check-interval", "SSE_HEALTH_CHECK_INTERVAL", "S", set_int, 1, 86400,
+     OFF(health_check_interval), "60", "seconds between Redis health checks"},
+    {"compression-threshold", "SSE_COMPRESSION_THRESHOLD", "BYTES", set_long, 0, 67108864,
+     OFF(compression_threshold), "1024", "gzip payloads larger than this many bytes"},
+    {"trusted-proxies", "SSE_TRUSTED_PROXIES", "CIDRS", set_cidrs, 0, 0, OFF(trusted_proxies), "",
+     "comma-separated addresses/CIDRs whose X-Forwarded-For is believed"},
+    {"bridge-id", "SSE_BRIDGE_ID", "ID", set_id, 0, 0, OFF(bridge_id), NULL,
+     "this replica's id, 1 to 64 characters of [A-Za-z0-9_.:-]"},
+    {"log-level", "SSE_LOG_LEVEL", "LEVEL", set_level, 0, 0, OFF(log_level), "info",
+     "least severe messages logged: debug, info, warn or error"},
+    {"max-queue-bytes", "SSE_MAX_QUEUE_BYTES", "N", set_long, 4096, 1073741824,
+     OFF(max_queue_bytes), "1048576", "bytes queued for one slow stream before it is closed"},
+    {"max-message-bytes", "SSE_MAX_MESSAGE_BYTES", "N", set_long, 64, 67108864,
+     OFF(max_message_bytes), "1048576", "larger Redis messages are dropped"},
+    {"max-channels-per-connection", "SSE_MAX_CHANNELS_PER_CONNECTION", "N", set_int, 1, 256,
+     OFF(max_channels_per_conn), "16", "channels one stream may subscribe to"},
+    {"header-timeout", "SSE_HEADER_TIMEOUT", "S", set_int, 1, 3600, OFF(header_timeout), "10",
+     "seconds a client has to send a complete request"},
+    {"drain-timeout", "SSE_DRAIN_TIMEOUT", "S", set_int, 0, 3600, OFF(drain_timeout), "10",
+     "seconds streams get to drain on shutdown"},
+    {"retry-ms", "SSE_RETRY_MS", "N", set_int, 100, 600000, OFF(retry_ms), "3000",
+     "base of the jittered \"retry:\" reconnect delay sent to browsers, in ms"},
+};
+
+#define OPT_COUNT (sizeof(opts) / sizeof(opts[0]))
+
+static void *field(cfg_t *cfg, const opt_t *o)
+{
+    return (char *)cfg + o->offset;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    /* The message is one line whatever the user typed. */
+    for (char *p = err; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
+/* Parses decimal digits only (no sign, no blanks, no junk) within [min, max]. */
+static int parse_num(const char *s, long min, long max, long *out)
+{
+    if (*s == '\0')
+        return -1;
+    long v = 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (*s - '0');
+        if (v > max) /* stops long before v * 10 could overflow */
+            return -1;
+    }
+    if (v < min)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_num(const opt_t *o, const char *v, long *out, char *why, size_t whylen)
+{
+    if (parse_num(v, o->min, o->max, out) == 0)
+        return 0;
+    snprintf(why, whylen, "expected an integer from %ld to %ld", o->min, o->max);
+    return -1;
+}
+
+static int set_int(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    long n;
+    if (set_num(o, v, &n, why, whylen) < 0)
+        return -1;
+    *(int *)field(cfg, o) = (int)n;
+    return 0;
+}
+
+static int set_long(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    long n;
+    if (set_num(o, v, &n, why, whylen) < 0)
+        return -1;
+    *(long *)field(cfg, o) = n;
+    return 0;
+}
+
+static int host_char(char c, int underscore)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || (underscore && c == '_');
+}
+
+/* Checks a host of len bytes: "[IPv6]", an IPv4 literal or a hostname, and
+ * copies it without brackets into out (CFG_HOST_MAX bytes). Underscores are
+ * allowed for Redis hosts (container names). Returns 0 or -1. */
+static int parse_host(const char *h, size_t len, int underscore, char *out)
+{
+    if (len == 0 || len >= CFG_HOST_MAX)
+        return -1;
+    if (h[0] == '[') {
+        if (len < 3 || h[len - 1] != ']')
+            return -1;
+        memcpy(out, h + 1, len - 2);
+        out[len - 2] = '\0';
+        unsigned char a6[16];
+        return inet_pton(AF_INET6, out, a6) == 1 ? 0 : -1;
+    }
+    int numeric = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (!host_char(h[i], underscore))
+            return -1;
+        if (h[i] != '.' && (h[i] < '0' || h[i] > '9'))
+            numeric = 0;
+    }
+    memcpy(out, h, len);
+    out[len] = '\0';
+    /* Digits and dots only is meant as an IPv4 address, so it must be one. */
+    unsigned char a4[4];
+    if (numeric && inet_pton(AF_INET, out, a4) != 1)
+        return -1;
+    return 0;
+}
+
+static int set_listen(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    char host[CFG_HOST_MAX];
+    long port;
+    const char *colon = strrchr(v, ':');
+    if (colon == NULL || parse_num(colon + 1, o->min, o->max, &port) < 0) {
+        snprintf(why, whylen, "expected HOST:PORT with a port from %ld to %ld", o->min, o->max);
+        return -1;
+    }
+    if (parse_host(v, (size_t)(colon - v), 0, host) < 0) {
+        snprintf(why, whylen,
+                 "expected HOST:PORT with HOST an IPv4 address, [IPv6] address or hostname");
+        return -1;
+    }
+    memcpy(cfg->listen_host, host, sizeof(host));
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+#define REDIS_FORM "expected redis://[:password@]host[:port][/db]"
+
+static int set_redis(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    char host[CFG_HOST_MAX], num[16];
+    char password[sizeof(cfg->redis_password)] = "";
+    long port = 6379, db = 0;
+    const char *p, *at, *h;
+    (void)o;
+
+    if (strncasecmp(v, "redis://", 8) != 0)
+        goto bad_form;
+    p = v + 8;
+    /* The last '@' ends the user info: the password is not percent-decoded,
+     * so it may itself contain '@' (never a valid host or path byte). */
+    at = strrchr(p, '@');
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon == NULL)
+            goto bad_form;
+        size_t plen = (size_t)(at - colon - 1);
+        if (plen >= sizeof(password)) {
+            snprintf(why, whylen, REDIS_FORM " with a password of at most %zu bytes",
+                     sizeof(password) - 1);
+            return -1;
+        }
+        memcpy(password, colon + 1, plen);
+        password[plen] = '\0';
+        p = at + 1;
+    }
+
+    h = p;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        if (close == NULL)
+            goto bad_form;
+        p = close + 1;
+    } else {
+        while (host_char(*p, 1))
+            p++;
+    }
+    if (parse_host(h, (size_t)(p - h), 1, host) < 0)
+        goto bad_form;
+
+    if (*p == ':') {
+        const char *d = ++p;
+        while (*p != '\0' && *p != '/')
+            p++;
+        size_t n = (size_t)(p - d);
+        if (n >= sizeof(num))
+            n = sizeof(num) - 1; /* still too many digits for a port: rejected below */
+        memcpy(num, d, n);
+        num[n] = '\0';
+        if (parse_num(num, 1, 65535, &port) < 0) {
+            snprintf(why, whylen, REDIS_FORM " with a port from 1 to 65535");
+            return -1;
+        }
+    }
+    if (*p == '/') {
+        p++;
+        if (*p != '\0' && parse_num(p, 0, 15, &db) < 0) {
+            snprintf(why, whylen, REDIS_FORM " with a db from 0 to 15");
+            return -1;
+        }
+    } else if (*p != '\0') {
+        goto bad_form;
+    }
+
+    memcpy(cfg->redis_host, host, sizeof(host));
+    memcpy(cfg->redis_password, password, sizeof(password));
+    cfg->redis_port = (int)port;
+    cfg->redis_db = (int)db;
+    return 0;
+
+bad_form:
+    snprintf(why, whylen, REDIS_FORM);
+    return -1;
+}
+
+static int set_chanlist(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    chanlist_t cl;
+    if (chanlist_parse(&cl, v, why, whylen) < 0)
+        return -1;
+    if (o->min > 0 && cl.count == 0) {
+        snprintf(why, whylen, "expected at least one channel name or prefix* family");
+        return -1;
+    }
+    chanlist_t *dst = field(cfg, o);
+    chanlist_free(dst);
+    *dst = cl;
+    return 0;
+}
+
+static int set_cidrs(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    cidrlist_t l;
+    if (cidrlist_parse(&l, v, why, whylen) < 0)
+        return -1;
+    cidrlist_t *dst = field(cfg, o);
+    cidrlist_free(dst);
+    *dst = l;
+    return 0;
+}
+
+static int id_char(char c)
+{
+    return host_char(c, 1) || c == ':';
+}
+
+static int set_id(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    size_t len = strlen(v);
+    int ok = len >= 1 && len <= CFG_ID_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = id_char(v[i]);
+    if (!ok) {
+        snprintf(why, whylen, "expected 1 to %d characters of [A-Za-z0-9_.:-]", CFG_ID_MAX);
+        return -1;
+    }
+    memcpy(field(cfg, o), v, len + 1);
+    return 0;
+}
+
+static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    int level = log_level_parse(v);
+    if (level < 0) {
+        snprintf(why, whylen, "expected one of debug, info, warn, error");
+        return -1;
+    }
+    *(log_level_t *)field(cfg, o) = (log_level_t)level;
+    return 0;
+}
+
+/* "<hostname>-<pid>", the hostname cleaned to the id alphabet and cut so the
+ * whole id fits in CFG_ID_MAX bytes. */
+static void default_bridge_id(char *out)
+{
+    char host[256];
+    char suffix[32];
+    if (gethostname(host, sizeof(host)) != 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    for (char *p = host; *p != '\0'; p++)
+        if (!id_char(*p))
+            *p = '-';
+    if (host[0] == '\0')
+        snprintf(host, sizeof(host), "bridge");
+    int n = snprintf(suffix, sizeof(suffix), "-%ld", (long)getpid());
+    size_t room = CFG_ID_MAX - (size_t)n;
+    size_t hlen = strlen(host);
+    if (hlen > room)
+        hlen = room;
+    memcpy(out, host, hlen);
+    memcpy(out + hlen, suffix, (size_t)n + 1);
+}
+
+/* Copies v for an error message: cut short, and for a Redis URL with the
+ * password replaced by "***" so that it never reaches a log. */
+static void shown_value(const opt_t *o, const char *v, char *out, size_t outlen)
+{
+    char buf[CFG_SHOWN_MAX + 8];
+    const char *s = v;
+    const char *scheme = strstr(v, "://");
+    const char *at = strrchr(v, '@');
+    if (o->set == set_redis && scheme != NULL && at != NULL && at > scheme) {
+        const char *user = scheme + 3;
+        const char *colon = memchr(user, ':', (size_t)(at - user));
+        const char *secret = colon != NULL ? colon + 1 : user;
+        snprintf(buf, sizeof(buf), "%.*s***%s", (int)(secret - v), v, at);
+        s = buf;
+    }
+    size_t len = strlen(s);
+    if (len > CFG_SHOWN_MAX)
+        snprintf(out, outlen, "%.*s...", CFG_SHOWN_MAX - 3, s);
+    else
+        snprintf(out, outlen, "%s", s);
+}
+
+/* Applies one value; on failure writes the full message into err. from_env
+ * chooses the wording that names the environment variable. */
+static int apply(cfg_t *cfg, const opt_t *o, const char *v, int from_env, char *err, size_t errlen)
+{
+    char why[CFG_WHY_MAX];
+    char shown[CFG_SHOWN_MAX + 8];
+    why[0] = '\0';
+    if (o->set(cfg, o, v, why, sizeof(why)) == 0)
+        return 0;
+    shown_value(o, v, shown, sizeof(shown));
+    if (from_env)
+        set_err(err, errlen, "invalid value '%s' for %s (--%s): %s", shown, o->env, o->name, why);
+    else
+        set_err(err, errlen, "invalid value '%s' for --%s: %s", shown, o->name, why);
+    return -1;
+}
+
+/* The row for "--name" or "--name=value" (arg without the dashes). */
+static const opt_t *find_opt(const char *arg)
+{
+    size_t len = strcspn(arg, "=");
+    for (size_t i = 0; i < OPT_COUNT; i++)
+        if (strlen(opts[i].name) == len && memcmp(opts[i].name, arg, len) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "Usage: sse-bridge [OPTION]...\n"
+                 "Delivers Redis pub/sub messages to browsers as Server-Sent Events.\n"
+                 "\n"
+                 "Options take \"--flag value\" or \"--flag=value\". Each can also be set\n"
+                 "with its environment variable; the command line wins over the environment.\n"
+                 "\n");
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const opt_t *o = &opts[i];
+        fprintf(out, "  --%s %s\n      %s", o->name, o->metavar, o->help);
+        if (o->set == set_int || o->set == set_long)
+            fprintf(out, " (%ld to %ld)", o->min, o->max);
+        const char *def = o->def == NULL ? "<hostname>-<pid>" : o->def;
+        fprintf(out, "\n      env %s, default %s\n", o->env, def[0] != '\0' ? def : "none");
+    }
+    fprintf(out, "  --help\n      print this help and exit\n"
+                 "  --version\n      print the version and exit\n");
+}
+
+/* Checks the shape of argv (known flags, values present, no positional
+ * arguments) and handles --help/--version, before any value is applied, so
+ * that --help works whatever the environment holds. Returns CFG_OK to go on. */
+static cfg_result_t scan_args(int argc, char **argv, FILE *out, char *err, size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (arg[0] == '-' && arg[1] != '\0')
+                set_err(err, errlen, "unknown option '%s' (see --help)", arg);
+            else
+                set_err(err, errlen, "unexpected argument '%s' (see --help)", arg);
+            return CFG_ERROR;
+        }
+        const char *name = arg + 2;
+        size_t len = strcspn(name, "=");
+        if ((len == 4 && strncmp(name, "help", 4) == 0) ||
+            (len == 7 && strncmp(name, "version", 7) == 0)) {
+            if (name[len] == '=') {
+                set_err(err, errlen, "option --%.*s takes no value", (int)len, name);
+                return CFG_ERROR;
+            }
+            if (len == 4)
+                print_help(out);
+            else
+                fprintf(out, "sse-bridge %s\n", SSE_BRIDGE_VERSION);
+            fflush(out);
+            return CFG_EXIT_OK;
+        }
+        const opt_t *o = find_opt(name);
+        if (o == NULL) {
+            set_err(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
+            return CFG_ERROR;
+        }
+        if (name[len] != '=') {
+            if (i + 1 >= argc) {
+                set_err(err, errlen, "option --%s needs a value", o->name);
+                return CFG_ERROR;
+            }
+            i++;
+        }
+    }
+    return CFG_OK;
+}
+
+cfg_result_t cfg_parse(cfg_t *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (out == NULL)
+        out = stdout;
+
+    cfg_result_t r = scan_args(argc, argv, out, err, errlen);
+    if (r != CFG_OK)
+        return r;
+
+    /* Defaults go through the same setters as user input; they cannot fail. */
+    for (size_t i = 0; i < OPT_COUNT; i++)
+        if (opts[i].def != NULL && apply(cfg, &opts[i], opts[i].def, 0, err, errlen) < 0)
+            return CFG_ERROR;
+    default_bridge_id(cfg->bridge_id);
+
+    /* Every value given is checked, also an environment value that a flag
+     * then overrides: a broken deployment setting should not lie in wait. */
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v != NULL && apply(cfg, &opts[i], v, 1, err, errlen) < 0)
+            return CFG_ERROR;
+    }
+
+    for (int i = 1; i < argc; i++) {
+        const char *name = argv[i] + 2;
+        const opt_t *o = find_opt(name);
+        const char *eq = strchr(name, '=');
+        const char *v = eq != NULL ? eq + 1 : argv[++i];
+        if (apply(cfg, o, v, 0, err, errlen) < 0)
+            return CFG_ERROR;
+    }
+    return CFG_OK;
+}
+
+void cfg_free(cfg_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    chanlist_free(&cfg->channels);
+    chanlist_free(&cfg->flask_channels);
+    cidrlist_free(&cfg->trusted_proxies);
+}
