@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 /* Entries echoed in error messages are cut to this many bytes so that the
  * explanation after them always fits in the caller's buffer. */
 #define CHAN_SHOWN_MAX 64
@@ -31,30 +33,6 @@ int chan_name_valid(const char *name, size_t len)
     return chan_chars_valid(name, len);
 }
 
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Copies len bytes of s into out for display: at most CHAN_SHOWN_MAX bytes,
- * control bytes replaced by '?', so the message stays one short line. */
-static void chan_shown(char *out, size_t outlen, const char *s, size_t len)
-{
-    size_t n = len < CHAN_SHOWN_MAX ? len : CHAN_SHOWN_MAX;
-    if (n > outlen - 4)
-        n = outlen - 4;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    if (n < len) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-}
-
 /* Frees the partial list and writes the message into err; returns -1. */
 static int chan_fail(chanlist_t *cl, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -62,12 +40,10 @@ static int chan_fail(chanlist_t *cl, char *err, size_t errlen, const char *fmt, 
 static int chan_fail(chanlist_t *cl, char *err, size_t errlen, const char *fmt, ...)
 {
     chanlist_free(cl);
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    text_verrf(err, errlen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -104,7 +80,7 @@ static int chanlist_add(chanlist_t *cl, const char *entry, size_t len, char *err
     size_t nlen = family ? len - 1 : len;
     if (nlen > CHAN_NAME_MAX)
         return chan_fail(cl, err, errlen, "channel name longer than %d bytes", CHAN_NAME_MAX);
-    chan_shown(shown, sizeof(shown), entry, len);
+    text_shown(shown, sizeof(shown), entry, len, CHAN_SHOWN_MAX);
     if (!chan_chars_valid(entry, nlen))
         return chan_fail(cl, err, errlen, "channel '%s' has a character outside [A-Za-z0-9_.:-]",
                          shown);
@@ -130,30 +106,13 @@ static int chanlist_add(chanlist_t *cl, const char *entry, size_t len, char *err
 int chanlist_parse(chanlist_t *cl, const char *s, char *err, size_t errlen)
 {
     memset(cl, 0, sizeof(*cl));
-    if (s == NULL)
-        s = "";
-    /* A list of nothing but blanks is the empty list, not one empty entry. */
-    const char *p = s;
-    while (is_space(*p))
-        p++;
-    if (*p == '\0')
-        return 0;
-
-    for (p = s;;) {
-        const char *end = strchr(p, ',');
-        if (end == NULL)
-            end = p + strlen(p);
-        const char *a = p, *b = end;
-        while (a < b && is_space(*a))
-            a++;
-        while (b > a && is_space(b[-1]))
-            b--;
-        if (chanlist_add(cl, a, (size_t)(b - a), err, errlen) < 0)
+    text_list_t it;
+    const char *entry;
+    size_t len;
+    text_list_init(&it, s);
+    while (text_list_next(&it, &entry, &len))
+        if (chanlist_add(cl, entry, len, err, errlen) < 0)
             return -1;
-        if (*end == '\0')
-            break;
-        p = end + 1;
-    }
     return 0;
 }
 

@@ -7,16 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 /* Longest entry text worth handing to inet_pton: a full IPv6 address with an
  * embedded IPv4 tail and "/128". Anything longer is not an address. */
 #define CIDR_TEXT_MAX 64
 /* Entries echoed in error messages are cut to this many bytes. */
 #define CIDR_SHOWN_MAX 64
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
 
 /* Parses a textual IPv4 or IPv6 address (NUL-terminated) into the 128-bit
  * form, IPv4 as ::ffff:a.b.c.d. Sets *v4 to 1 for IPv4 text. Returns 0 or -1. */
@@ -65,29 +62,11 @@ static int cidr_fail(cidrlist_t *l, char *err, size_t errlen, const char *fmt, .
 static int cidr_fail(cidrlist_t *l, char *err, size_t errlen, const char *fmt, ...)
 {
     cidrlist_free(l);
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    text_verrf(err, errlen, fmt, ap);
+    va_end(ap);
     return -1;
-}
-
-/* Copies an entry for display: cut short, control bytes replaced by '?'. */
-static void cidr_shown(char *out, const char *s, size_t len)
-{
-    size_t n = len < CIDR_SHOWN_MAX ? len : CIDR_SHOWN_MAX;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    if (n < len) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
 }
 
 /* Parses one trimmed entry ("addr" or "addr/bits") into c. Returns 0, -1 when
@@ -131,24 +110,11 @@ static int cidr_parse_one(const char *entry, size_t len, cidr_t *c)
 int cidrlist_parse(cidrlist_t *l, const char *s, char *err, size_t errlen)
 {
     memset(l, 0, sizeof(*l));
-    if (s == NULL)
-        s = "";
-    const char *p = s;
-    while (is_space(*p))
-        p++;
-    if (*p == '\0')
-        return 0;
-
-    for (p = s;;) {
-        const char *end = strchr(p, ',');
-        if (end == NULL)
-            end = p + strlen(p);
-        const char *a = p, *b = end;
-        while (a < b && is_space(*a))
-            a++;
-        while (b > a && is_space(b[-1]))
-            b--;
-        size_t len = (size_t)(b - a);
+    text_list_t it;
+    const char *a;
+    size_t len;
+    text_list_init(&it, s);
+    while (text_list_next(&it, &a, &len)) {
         if (len == 0)
             return cidr_fail(l, err, errlen, "empty address in list");
 
@@ -156,7 +122,7 @@ int cidrlist_parse(cidrlist_t *l, const char *s, char *err, size_t errlen)
         char shown[CIDR_SHOWN_MAX + 4];
         int rc = cidr_parse_one(a, len, &c);
         if (rc < 0) {
-            cidr_shown(shown, a, len);
+            text_shown(shown, sizeof(shown), a, len, CIDR_SHOWN_MAX);
             if (rc == -2)
                 return cidr_fail(l, err, errlen, "'%s' has host bits set beyond the prefix", shown);
             return cidr_fail(l, err, errlen, "'%s' is not an IPv4/IPv6 address or CIDR", shown);
@@ -166,10 +132,6 @@ int cidrlist_parse(cidrlist_t *l, const char *s, char *err, size_t errlen)
             return cidr_fail(l, err, errlen, "out of memory");
         l->items = items;
         l->items[l->count++] = c;
-
-        if (*end == '\0')
-            break;
-        p = end + 1;
     }
     return 0;
 }

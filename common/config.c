@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "text.h"
+
 /* Values echoed in error messages are cut to this many bytes, so that the
  * explanation after them always fits. */
 #define CFG_SHOWN_MAX 80
@@ -89,23 +91,6 @@ static const opt_t opts[] = {
 static void *field(cfg_t *cfg, const opt_t *o)
 {
     return (char *)cfg + o->offset;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    /* The message is one line whatever the user typed. */
-    for (char *p = err; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
 }
 
 /* Parses decimal digits only (no sign, no blanks, no junk) within [min, max]. */
@@ -400,9 +385,9 @@ static int apply(cfg_t *cfg, const opt_t *o, const char *v, int from_env, char *
         return 0;
     shown_value(o, v, shown, sizeof(shown));
     if (from_env)
-        set_err(err, errlen, "invalid value '%s' for %s (--%s): %s", shown, o->env, o->name, why);
+        text_errf(err, errlen, "invalid value '%s' for %s (--%s): %s", shown, o->env, o->name, why);
     else
-        set_err(err, errlen, "invalid value '%s' for --%s: %s", shown, o->name, why);
+        text_errf(err, errlen, "invalid value '%s' for --%s: %s", shown, o->name, why);
     return -1;
 }
 
@@ -445,9 +430,9 @@ static cfg_result_t scan_args(int argc, char **argv, FILE *out, char *err, size_
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             if (arg[0] == '-' && arg[1] != '\0')
-                set_err(err, errlen, "unknown option '%s' (see --help)", arg);
+                text_errf(err, errlen, "unknown option '%s' (see --help)", arg);
             else
-                set_err(err, errlen, "unexpected argument '%s' (see --help)", arg);
+                text_errf(err, errlen, "unexpected argument '%s' (see --help)", arg);
             return CFG_ERROR;
         }
         const char *name = arg + 2;
@@ -455,7 +440,7 @@ static cfg_result_t scan_args(int argc, char **argv, FILE *out, char *err, size_
         if ((len == 4 && strncmp(name, "help", 4) == 0) ||
             (len == 7 && strncmp(name, "version", 7) == 0)) {
             if (name[len] == '=') {
-                set_err(err, errlen, "option --%.*s takes no value", (int)len, name);
+                text_errf(err, errlen, "option --%.*s takes no value", (int)len, name);
                 return CFG_ERROR;
             }
             if (len == 4)
@@ -467,12 +452,12 @@ static cfg_result_t scan_args(int argc, char **argv, FILE *out, char *err, size_
         }
         const opt_t *o = find_opt(name);
         if (o == NULL) {
-            set_err(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
+            text_errf(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
             return CFG_ERROR;
         }
         if (name[len] != '=') {
             if (i + 1 >= argc) {
-                set_err(err, errlen, "option --%s needs a value", o->name);
+                text_errf(err, errlen, "option --%s needs a value", o->name);
                 return CFG_ERROR;
             }
             i++;

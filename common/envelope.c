@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text.h"
+
 /* Integers are accepted only where a double holds them exactly, so that an
  * id of 9007199254740993 is refused rather than silently changed. */
 #define ENV_MAX_EXACT 9007199254740992.0 /* 2^53 */
@@ -22,19 +24,6 @@ typedef struct env_format_s {
 static const env_format_t env_envelope = {"envelope", "event", 1};
 static const env_format_t env_flask = {"flask-sse", "type", 0};
 
-static void env_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes one line of explanation into err, when the caller gave room for it. */
-static void env_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* cJSON keeps strings NUL-terminated without a length, so a "\u0000" escape
  * would silently cut a string (or turn the key "data\u0000x" into "data").
@@ -81,7 +70,7 @@ static int env_read_object(const env_format_t *f, cJSON *root, const char *chann
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (v == NULL) {
-        env_err(err, errlen, "%s: missing 'data'", f->name);
+        text_errf(err, errlen, "%s: missing 'data'", f->name);
         return -1;
     }
     if (cJSON_IsString(v)) {
@@ -90,7 +79,7 @@ static int env_read_object(const env_format_t *f, cJSON *root, const char *chann
     } else {
         out->printed_ = cJSON_PrintUnformatted(v);
         if (out->printed_ == NULL) {
-            env_err(err, errlen, "%s: out of memory serializing 'data'", f->name);
+            text_errf(err, errlen, "%s: out of memory serializing 'data'", f->name);
             return -1;
         }
         out->ev.data = out->printed_;
@@ -106,7 +95,7 @@ static int env_read_object(const env_format_t *f, cJSON *root, const char *chann
         out->ev.event = v->valuestring;
         out->ev.event_len = strlen(v->valuestring);
     } else {
-        env_err(err, errlen, "%s: '%s' must be a string", f->name, f->event_key);
+        text_errf(err, errlen, "%s: '%s' must be a string", f->name, f->event_key);
         return -1;
     }
 
@@ -122,7 +111,7 @@ static int env_read_object(const env_format_t *f, cJSON *root, const char *chann
         out->ev.id = out->idbuf_;
         out->ev.id_len = (size_t)w; /* at most 17 characters: |n| <= 2^53 */
     } else {
-        env_err(err, errlen, "%s: 'id' must be a string or an integer", f->name);
+        text_errf(err, errlen, "%s: 'id' must be a string or an integer", f->name);
         return -1;
     }
 
@@ -133,7 +122,7 @@ static int env_read_object(const env_format_t *f, cJSON *root, const char *chann
     } else if (env_integer(v, 0, retry_max, &n) == 0) {
         out->ev.retry = (long)n;
     } else {
-        env_err(err, errlen, "%s: 'retry' must be a non-negative integer", f->name);
+        text_errf(err, errlen, "%s: 'retry' must be a non-negative integer", f->name);
         return -1;
     }
 
@@ -143,7 +132,7 @@ static int env_read_object(const env_format_t *f, cJSON *root, const char *chann
     v = cJSON_GetObjectItemCaseSensitive(root, "target");
     if (v != NULL) {
         if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
-            env_err(err, errlen, "%s: 'target' must be a non-empty string", f->name);
+            text_errf(err, errlen, "%s: 'target' must be a non-empty string", f->name);
             return -1;
         }
         out->target = v->valuestring;
@@ -153,7 +142,7 @@ static int env_read_object(const env_format_t *f, cJSON *root, const char *chann
     v = cJSON_GetObjectItemCaseSensitive(root, "ts");
     if (v != NULL) {
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
-            env_err(err, errlen, "%s: 'ts' must be a number", f->name);
+            text_errf(err, errlen, "%s: 'ts' must be a number", f->name);
             return -1;
         }
         out->ts = v->valuedouble;
@@ -183,17 +172,17 @@ int envelope_parse(const char *channel, size_t chlen, const char *payload, size_
     out->kind = flask ? ENVELOPE_FLASK : ENVELOPE_JSON;
 
     if (jlen == 0) {
-        env_err(err, errlen, flask ? "%s: empty payload" : "%s: no JSON after the 0x1E", f->name);
+        text_errf(err, errlen, flask ? "%s: empty payload" : "%s: no JSON after the 0x1E", f->name);
         goto fail;
     }
     const char *nul = memchr(json, '\0', jlen);
     if (nul != NULL) {
-        env_err(err, errlen, "%s: invalid JSON near byte %zu", f->name,
+        text_errf(err, errlen, "%s: invalid JSON near byte %zu", f->name,
                 skip + (size_t)(nul - json));
         goto fail;
     }
     if (env_has_escaped_nul(json, jlen)) {
-        env_err(err, errlen, "%s: \\u0000 in a JSON string is not supported", f->name);
+        text_errf(err, errlen, "%s: \\u0000 in a JSON string is not supported", f->name);
         goto fail;
     }
 
@@ -202,7 +191,7 @@ int envelope_parse(const char *channel, size_t chlen, const char *payload, size_
     out->json_ = root;
     if (root == NULL) {
         size_t at = end != NULL ? (size_t)(end - json) : 0;
-        env_err(err, errlen, "%s: invalid JSON near byte %zu", f->name, skip + at);
+        text_errf(err, errlen, "%s: invalid JSON near byte %zu", f->name, skip + at);
         goto fail;
     }
     /* cJSON stops after the value; only whitespace may follow it. */
@@ -210,12 +199,12 @@ int envelope_parse(const char *channel, size_t chlen, const char *payload, size_
     while (at < jlen && env_is_json_space(json[at]))
         at++;
     if (at < jlen) {
-        env_err(err, errlen, "%s: unexpected bytes after the JSON value at byte %zu", f->name,
+        text_errf(err, errlen, "%s: unexpected bytes after the JSON value at byte %zu", f->name,
                 skip + at);
         goto fail;
     }
     if (!cJSON_IsObject(root)) {
-        env_err(err, errlen, "%s: not a JSON object", f->name);
+        text_errf(err, errlen, "%s: not a JSON object", f->name);
         goto fail;
     }
     if (env_read_object(f, root, channel, chlen, out, err, errlen) != 0)
