@@ -153,7 +153,9 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->state != CONN_HTTP || c->finish || e == HPE_OK || e == HPE_PAUSED)
         return;
-    if (e == HPE_USER) {
+    /* Our callbacks record why they failed; llhttp reports a failing
+     * *_complete callback under its own code rather than HPE_USER. */
+    if (req->err_status != 0) {
         conn_respond_error(c, req->err_status, req->err_code, req->err_text);
     } else {
         char text[160];
@@ -185,7 +187,7 @@ void conn_accept(bridge_t *br)
     uv_tcp_init(br->loop, &c->tcp);
     int r = uv_accept((uv_stream_t *)&br->listener, (uv_stream_t *)&c->tcp);
     if (r == 0)
-        c->req = malloc(sizeof(*c->req));
+        c->req = calloc(1, sizeof(*c->req));
     if (r != 0 || c->req == NULL) {
         log_warn("http: accept failed: %s", r != 0 ? uv_strerror(r) : "out of memory");
         uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
