@@ -50,9 +50,10 @@ typedef struct ssep_s {
     unsigned long long events; /* events dispatched so far */
 } ssep_t;
 
-/* Prepares p to parse one stream; allocates nothing (buffers grow on demand,
- * up to max_line + 1 bytes each, and are kept for reuse so a steady stream
- * costs no allocation per event). cb gets every event. */
+/* Prepares p to parse one stream; allocates nothing. Buffers grow on demand
+ * up to max_line + 2 bytes each (a value, the LF after data, a NUL) and are
+ * kept for reuse, so a steady stream costs no allocation per event. cb gets
+ * every event. max_line is capped at SIZE_MAX / 4. */
 void ssep_init(ssep_t *p, size_t max_line, ssep_event_cb cb, void *arg);
 
 /* Parses len bytes of the stream, which may end anywhere (inside a line,
