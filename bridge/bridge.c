@@ -1,6 +1,7 @@
 /* The bridge: listener, timers, signals, the write flush and the shutdown. */
 #include "bridge.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +32,31 @@ static void bridge_on_connection(uv_stream_t *server, int status)
     conn_accept(br);
 }
 
-/* Writes everything queued during this loop iteration: messages that became
- * ready for a connection together leave in one write. */
-static void bridge_flush(bridge_t *br)
+/* Writes everything queued: messages that became ready for a connection
+ * together leave in one write. */
+static void bridge_flush_now(bridge_t *br)
 {
     while (!list_empty(&br->dirty)) {
         list_t *n = br->dirty.next;
         list_remove(n);
         conn_flush(list_entry(n, conn_t, dirty));
+    }
+}
+
+static void bridge_coalesce_cb(uv_timer_t *t)
+{
+    bridge_flush_now(t->data);
+}
+
+/* Runs after every loop iteration's callbacks. By default everything queued
+ * goes out before the loop sleeps; with --coalesce-ms the first queued byte
+ * starts a timer and everything queued until it fires leaves together. */
+static void bridge_flush(bridge_t *br)
+{
+    if (br->cfg->coalesce_ms == 0) {
+        bridge_flush_now(br);
+    } else if (!list_empty(&br->dirty) && !uv_is_active((uv_handle_t *)&br->coalesce)) {
+        uv_timer_start(&br->coalesce, bridge_coalesce_cb, (uint64_t)br->cfg->coalesce_ms, 0);
     }
 }
 
@@ -104,7 +122,20 @@ static int bridge_listen(bridge_t *br)
         return r;
     uv_tcp_init(br->loop, &br->listener);
     br->listener.data = br;
-    r = uv_tcp_bind(&br->listener, (const struct sockaddr *)&ss, 0);
+    if (br->cfg->reuseport) {
+        /* libuv 1.44 has no flag for it: set SO_REUSEPORT on our own socket. */
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        r = fd < 0 ? uv_translate_sys_error(errno) : 0;
+        if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+            r = uv_translate_sys_error(errno);
+        if (r == 0)
+            r = uv_tcp_open(&br->listener, fd);
+        if (r != 0 && fd >= 0)
+            close(fd);
+    }
+    if (r == 0)
+        r = uv_tcp_bind(&br->listener, (const struct sockaddr *)&ss, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&br->listener, BRIDGE_BACKLOG, bridge_on_connection);
     if (r != 0) {
@@ -120,11 +151,13 @@ static int bridge_listen(bridge_t *br)
     if (ss.ss_family == AF_INET6) {
         uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
         port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        log_info("listening on http://[%s]:%d bridge=%s", ip, port, br->cfg->bridge_id);
+        log_info("listening on http://[%s]:%d bridge=%s%s", ip, port, br->cfg->bridge_id,
+                 br->cfg->reuseport ? " reuseport" : "");
     } else {
         uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
         port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        log_info("listening on http://%s:%d bridge=%s", ip, port, br->cfg->bridge_id);
+        log_info("listening on http://%s:%d bridge=%s%s", ip, port, br->cfg->bridge_id,
+                 br->cfg->reuseport ? " reuseport" : "");
     }
     return 0;
 }
@@ -150,11 +183,12 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     uv_timer_init(loop, &br->heartbeat);
     uv_timer_init(loop, &br->sweep);
     uv_timer_init(loop, &br->drain);
+    uv_timer_init(loop, &br->coalesce);
     uv_check_init(loop, &br->flush_check);
     uv_prepare_init(loop, &br->flush_prepare);
     uv_signal_init(loop, &br->sigterm);
     uv_signal_init(loop, &br->sigint);
-    br->heartbeat.data = br->sweep.data = br->drain.data = br;
+    br->heartbeat.data = br->sweep.data = br->drain.data = br->coalesce.data = br;
     br->flush_check.data = br->flush_prepare.data = br;
     br->sigterm.data = br->sigint.data = br;
 
@@ -181,6 +215,7 @@ static void bridge_finish(bridge_t *br)
     uv_close((uv_handle_t *)&br->heartbeat, NULL);
     uv_close((uv_handle_t *)&br->sweep, NULL);
     uv_close((uv_handle_t *)&br->drain, NULL);
+    uv_close((uv_handle_t *)&br->coalesce, NULL);
     uv_close((uv_handle_t *)&br->flush_check, NULL);
     uv_close((uv_handle_t *)&br->flush_prepare, NULL);
     uv_close((uv_handle_t *)&br->sigterm, NULL);

@@ -36,6 +36,7 @@ typedef struct bridge_s {
     uv_timer_t drain;          /* bounds the shutdown */
     uv_check_t flush_check;    /* flushes queued writes after I/O callbacks */
     uv_prepare_t flush_prepare;/* flushes writes queued by timers, before polling */
+    uv_timer_t coalesce;       /* with --coalesce-ms: the deferred flush */
     uv_signal_t sigterm;       /* graceful shutdown */
     uv_signal_t sigint;        /* graceful shutdown */
     hub_t hub;                 /* channel -> streams */

@@ -42,6 +42,7 @@ static int set_chanlist(cfg_t *cfg, const opt_t *o, const char *v, char *why, si
 static int set_cidrs(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_id(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 
 #define OFF(field) offsetof(cfg_t, field)
 
@@ -84,6 +85,10 @@ static const opt_t opts[] = {
      "seconds streams get to drain on shutdown"},
     {"retry-ms", "SSE_RETRY_MS", "N", set_int, 100, 600000, OFF(retry_ms), "3000",
      "base of the jittered \"retry:\" reconnect delay sent to browsers, in ms"},
+    {"reuseport", "SSE_REUSEPORT", "[on|off]", set_bool, 0, 0, OFF(reuseport), "off",
+     "listen with SO_REUSEPORT so several processes share the port (\"--reuseport\" alone = on)"},
+    {"coalesce-ms", "SSE_COALESCE_MS", "MS", set_int, 0, 1000, OFF(coalesce_ms), "0",
+     "hold writes up to this many ms to batch them (0 = write every loop iteration)"},
 };
 
 #define OPT_COUNT (sizeof(opts) / sizeof(opts[0]))
@@ -318,6 +323,20 @@ static int set_id(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t w
     return 0;
 }
 
+static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+            *(int *)field(cfg, o) = strcmp(v, yes[i]) == 0;
+            return 0;
+        }
+    }
+    snprintf(why, whylen, "expected on or off (true/false, yes/no, 1/0)");
+    return -1;
+}
+
 static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
 {
     int level = log_level_parse(v);
@@ -455,7 +474,8 @@ static cfg_result_t scan_args(int argc, char **argv, FILE *out, char *err, size_
             text_errf(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
             return CFG_ERROR;
         }
-        if (name[len] != '=') {
+        /* A switch given alone ("--reuseport") means on and takes no value. */
+        if (name[len] != '=' && o->set != set_bool) {
             if (i + 1 >= argc) {
                 text_errf(err, errlen, "option --%s needs a value", o->name);
                 return CFG_ERROR;
@@ -496,7 +516,7 @@ cfg_result_t cfg_parse(cfg_t *cfg, int argc, char **argv, FILE *out, char *err, 
         const char *name = argv[i] + 2;
         const opt_t *o = find_opt(name);
         const char *eq = strchr(name, '=');
-        const char *v = eq != NULL ? eq + 1 : argv[++i];
+        const char *v = eq != NULL ? eq + 1 : o->set == set_bool ? "on" : argv[++i];
         if (apply(cfg, o, v, 0, err, errlen) < 0)
             return CFG_ERROR;
     }

@@ -36,6 +36,8 @@ typedef struct cfg_s {
     int header_timeout;             /* seconds to receive a full request */
     int drain_timeout;              /* seconds to drain streams on shutdown */
     int retry_ms;                   /* base of the jittered "retry:" sent to clients */
+    int reuseport;                  /* 1: listen with SO_REUSEPORT */
+    int coalesce_ms;                /* hold writes up to this long to batch them; 0 = never */
 } cfg_t;
 
 typedef enum {

@@ -36,8 +36,28 @@ static const flag_t flags[] = {
     {"header-timeout", "SSE_HEADER_TIMEOUT", "10"},
     {"drain-timeout", "SSE_DRAIN_TIMEOUT", "10"},
     {"retry-ms", "SSE_RETRY_MS", "3000"},
+    {"reuseport", "SSE_REUSEPORT", "off"},
+    {"coalesce-ms", "SSE_COALESCE_MS", "0"},
 };
 #define FLAG_COUNT ((int)(sizeof(flags) / sizeof(flags[0])))
+
+/* Switches ("--reuseport") take a value only after '=': alone they mean on. */
+static int is_switch(const char *flag)
+{
+    return strcmp(flag, "reuseport") == 0;
+}
+
+/* "--flag value", or "--flag=value" for a switch, into a (and b, or NULL). */
+static void flag_args(const char *flag, const char *value, char *a, size_t n, const char **b)
+{
+    if (is_switch(flag)) {
+        snprintf(a, n, "--%s=%s", flag, value);
+        *b = NULL;
+    } else {
+        snprintf(a, n, "--%s", flag);
+        *b = value;
+    }
+}
 
 static const char *env_of(const char *flag)
 {
@@ -119,6 +139,10 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", c->drain_timeout);
     } else if (strcmp(flag, "retry-ms") == 0) {
         snprintf(out, n, "%d", c->retry_ms);
+    } else if (strcmp(flag, "reuseport") == 0) {
+        snprintf(out, n, "%d", c->reuseport);
+    } else if (strcmp(flag, "coalesce-ms") == 0) {
+        snprintf(out, n, "%d", c->coalesce_ms);
     } else {
         ck_abort_msg("render: unknown flag %s", flag);
     }
@@ -237,6 +261,8 @@ static const good_case_t good_cases[] = {
     {"header-timeout", "1", "1", "3600", "3600"},
     {"drain-timeout", "0", "0", "3600", "3600"},
     {"retry-ms", "100", "100", "600000", "600000"},
+    {"reuseport", "on", "1", "off", "0"},
+    {"coalesce-ms", "1000", "1000", "0", "0"},
 };
 #define GOOD_COUNT ((int)(sizeof(good_cases) / sizeof(good_cases[0])))
 
@@ -253,8 +279,9 @@ START_TEST(flag_with_a_separate_value_sets_its_field)
     const good_case_t *g = &good_cases[_i];
     cfg_t c;
     char err[ERR_LEN] = "", flag[64], got[1024];
-    snprintf(flag, sizeof(flag), "--%s", g->flag);
-    ck_assert_msg(run(&c, err, flag, g->value, NULL) == CFG_OK, "%s", err);
+    const char *second;
+    flag_args(g->flag, g->value, flag, sizeof(flag), &second);
+    ck_assert_msg(run(&c, err, flag, second, NULL) == CFG_OK, "%s", err);
     render(&c, g->flag, got, sizeof(got));
     ck_assert_str_eq(got, g->expect);
     cfg_free(&c);
@@ -297,8 +324,9 @@ START_TEST(flag_beats_environment_variable)
     render(&c, g->flag, got, sizeof(got));
     ck_assert_str_eq(got, g->other_ex); /* the environment alone does take effect */
     cfg_free(&c);
-    snprintf(flag, sizeof(flag), "--%s", g->flag);
-    ck_assert_msg(run(&c, err, flag, g->value, NULL) == CFG_OK, "%s", err);
+    const char *second;
+    flag_args(g->flag, g->value, flag, sizeof(flag), &second);
+    ck_assert_msg(run(&c, err, flag, second, NULL) == CFG_OK, "%s", err);
     render(&c, g->flag, got, sizeof(got));
     ck_assert_str_eq(got, g->expect);
     cfg_free(&c);
@@ -500,6 +528,11 @@ static const bad_case_t bad_cases[] = {
     {"drain-timeout", "-0", INT_MSG("drain-timeout", "-0", "0 to 3600")},
     {"retry-ms", "99", INT_MSG("retry-ms", "99", "100 to 600000")},
     {"retry-ms", "600001", INT_MSG("retry-ms", "600001", "100 to 600000")},
+    {"reuseport", "maybe",
+     "invalid value 'maybe' for --reuseport: expected on or off (true/false, yes/no, 1/0)"},
+    {"reuseport", "", "invalid value '' for --reuseport: expected on or off (true/false, yes/no, 1/0)"},
+    {"coalesce-ms", "1001", INT_MSG("coalesce-ms", "1001", "0 to 1000")},
+    {"coalesce-ms", "-1", INT_MSG("coalesce-ms", "-1", "0 to 1000")},
 };
 #define BAD_COUNT ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
 
@@ -519,8 +552,9 @@ START_TEST(bad_flag_value_gives_the_exact_one_line_message)
     const bad_case_t *b = &bad_cases[_i];
     cfg_t c;
     char err[ERR_LEN] = "", flag[64];
-    snprintf(flag, sizeof(flag), "--%s", b->flag);
-    ck_assert_int_eq(run(&c, err, flag, b->value, NULL), CFG_ERROR);
+    const char *second;
+    flag_args(b->flag, b->value, flag, sizeof(flag), &second);
+    ck_assert_int_eq(run(&c, err, flag, second, NULL), CFG_ERROR);
     ck_assert_str_eq(err, b->err);
     cfg_free(&c);
 }
@@ -690,10 +724,32 @@ START_TEST(flag_given_last_without_a_value_is_an_error)
 {
     cfg_t c;
     char err[ERR_LEN] = "", flag[64], expect[128];
+    if (is_switch(flags[_i].flag))
+        return; /* covered by a_switch_alone_is_on_and_takes_no_separate_value */
     snprintf(flag, sizeof(flag), "--%s", flags[_i].flag);
     snprintf(expect, sizeof(expect), "option --%s needs a value", flags[_i].flag);
     ck_assert_int_eq(run(&c, err, "--log-level", "debug", flag, NULL), CFG_ERROR);
     ck_assert_str_eq(err, expect);
+    cfg_free(&c);
+}
+END_TEST
+
+START_TEST(a_switch_alone_is_on_and_takes_no_separate_value)
+{
+    cfg_t c;
+    char err[ERR_LEN] = "";
+    ck_assert_msg(run(&c, err, "--reuseport", NULL) == CFG_OK, "%s", err);
+    ck_assert_int_eq(c.reuseport, 1);
+    cfg_free(&c);
+    ck_assert_msg(run(&c, err, "--reuseport", "--coalesce-ms", "5", NULL) == CFG_OK, "%s", err);
+    ck_assert_int_eq(c.reuseport, 1);
+    ck_assert_int_eq(c.coalesce_ms, 5);
+    cfg_free(&c);
+    ck_assert_int_eq(run(&c, err, "--reuseport", "on", NULL), CFG_ERROR);
+    ck_assert_str_eq(err, "unexpected argument 'on' (see --help)");
+    cfg_free(&c);
+    ck_assert_msg(run(&c, err, "--reuseport=off", NULL) == CFG_OK, "%s", err);
+    ck_assert_int_eq(c.reuseport, 0);
     cfg_free(&c);
 }
 END_TEST
@@ -848,6 +904,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, positional_argument_is_an_error);
     tcase_add_loop_test(tc, flag_given_last_without_a_value_is_an_error, 0, FLAG_COUNT);
     tcase_add_test(tc, a_value_that_looks_like_a_flag_is_taken_as_the_value);
+    tcase_add_test(tc, a_switch_alone_is_on_and_takes_no_separate_value);
     tcase_add_test(tc, cfg_free_is_safe_after_every_result_and_twice);
     suite_add_tcase(s, tc);
 
