@@ -375,6 +375,11 @@ void conn_flush(conn_t *c)
         c->wq_inflight = n;
         return;
     }
+    /* Idle streams are most streams: they keep no ring between messages. */
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_cap = 0;
+    c->wq_head = 0;
     if (c->finish && !c->shut)
         conn_shutdown(c);
 }

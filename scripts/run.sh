@@ -27,9 +27,14 @@ RUN_DIR=$(mktemp -d /tmp/sse-bridge-run.XXXXXX)
 REDIS_PID=""
 BRIDGE_PID=""
 cleanup() {
+  # Ctrl-C reaches the children too: whichever exits first, stop the rest
+  # without letting a child's exit status end the cleanup (set -e).
+  set +e
   trap - INT TERM EXIT
-  [ -n "$BRIDGE_PID" ] && kill -TERM "$BRIDGE_PID" 2>/dev/null && wait "$BRIDGE_PID" 2>/dev/null
-  [ -n "$REDIS_PID" ] && kill -TERM "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  for pid in $BRIDGE_PID $REDIS_PID; do
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
   rm -rf "$RUN_DIR"
   echo "run.sh: stopped"
 }
