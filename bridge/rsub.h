@@ -2,20 +2,11 @@
 #ifndef SSE_RSUB_H
 #define SSE_RSUB_H
 
-#include <hiredis/async.h>
 #include <uv.h>
 
-#include "backoff.h"
 #include "config.h"
 #include "hub.h"
-
-typedef enum {
-    RSUB_IDLE = 0,   /* not started, or waiting to reconnect */
-    RSUB_CONNECTING, /* TCP connect (and AUTH) in progress */
-    RSUB_SUBSCRIBING,/* connected, waiting for the first subscribe reply */
-    RSUB_UP,         /* subscribed and delivering */
-    RSUB_STOPPED     /* rsub_stop was called */
-} rsub_state_t;
+#include "rlink.h"
 
 /* Called for each pub/sub message on a hub channel. The bytes live only
  * for the duration of the call. */
@@ -25,18 +16,14 @@ typedef void (*rsub_message_cb)(void *arg, hub_chan_t *chan, const char *payload
 typedef void (*rsub_status_cb)(void *arg, int up);
 
 typedef struct rsub_s {
-    uv_loop_t *loop;            /* the bridge's loop */
+    rlink_t link;               /* the pub/sub connection */
     hub_t *hub;                 /* channels to follow; rstate of each is ours */
-    const cfg_t *cfg;           /* Redis address and password */
-    redisAsyncContext *ac;      /* the connection, NULL while disconnected */
-    rsub_state_t state;         /* see rsub_state_t; changed by rsub_set_state only */
-    uv_timer_t timer;           /* reconnect delay, or connect watchdog */
-    backoff_t backoff;          /* delay between reconnect attempts */
+    int up;                     /* 1 once the probe's subscribe reply came back */
     char probe[CFG_ID_MAX + 32];/* this bridge's own channel, always subscribed */
     rsub_message_cb on_message; /* message sink */
     rsub_status_cb on_status;   /* up/down sink */
     void *arg;                  /* passed to the sinks */
-    uint64_t reconnects;        /* successful connections after the first */
+    uint64_t reconnects;        /* times delivery came back after the first */
     int ever_up;                /* 1 once the first connection came up */
     void (*stopped_cb)(struct rsub_s *); /* rsub_stop's callback */
 } rsub_t;

@@ -1,0 +1,58 @@
+/* A Redis connection that keeps itself up: connect with a watchdog, AUTH,
+ * reconnect with backoff + jitter. Its owner issues the commands. */
+#ifndef SSE_RLINK_H
+#define SSE_RLINK_H
+
+#include <hiredis/async.h>
+#include <uv.h>
+
+#include "backoff.h"
+#include "config.h"
+
+typedef enum {
+    RLINK_IDLE = 0,  /* not started, or waiting to reconnect */
+    RLINK_CONNECTING,/* TCP connect in progress */
+    RLINK_UP,        /* connected; AUTH (if any) queued ahead of the owner's commands */
+    RLINK_STOPPED    /* rlink_stop was called */
+} rlink_state_t;
+
+typedef struct rlink_s rlink_t;
+typedef void (*rlink_cb)(rlink_t *link);
+
+struct rlink_s {
+    uv_loop_t *loop;          /* the bridge's loop */
+    const cfg_t *cfg;         /* Redis address and password */
+    const char *name;         /* for logs: "subscriber", "commands" */
+    redisAsyncContext *ac;    /* the connection, NULL while there is none */
+    rlink_state_t state;      /* changed by rlink_set_state only */
+    uv_timer_t timer;         /* reconnect delay, or connect watchdog */
+    backoff_t backoff;        /* delay between attempts; reset by rlink_healthy */
+    rlink_cb on_up;           /* connected: the owner sends its commands */
+    rlink_cb on_down;         /* the connection was lost (after on_up) */
+    rlink_cb on_stopped;      /* rlink_stop is complete */
+    void *data;               /* the owner */
+};
+
+/* Prepares link; nothing happens until rlink_start. */
+void rlink_init(rlink_t *link, uv_loop_t *loop, const cfg_t *cfg, const char *name, rlink_cb on_up,
+                rlink_cb on_down, void *data);
+
+/* Connects, and keeps reconnecting until stopped. */
+void rlink_start(rlink_t *link);
+
+/* Tells the link its owner saw the connection work end to end (a reply
+ * arrived), so the next failure starts the backoff over. */
+void rlink_healthy(rlink_t *link);
+
+/* Queues a command; fn gets the reply, or NULL when the link drops first.
+ * Returns 0, or -1 when the link is not up (fn is then never called). */
+int rlink_command(rlink_t *link, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
+                  const size_t *lens);
+
+/* Drops the connection (e.g. after a protocol error); it reconnects. */
+void rlink_reset(rlink_t *link);
+
+/* Disconnects for good; on_stopped (may be NULL) runs once the timer closed. */
+void rlink_stop(rlink_t *link, rlink_cb on_stopped);
+
+#endif
