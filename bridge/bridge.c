@@ -165,6 +165,7 @@ static int bridge_listen(bridge_t *br)
 int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
 {
     memset(br, 0, sizeof(*br));
+    br->started_ms = bridge_now_ms();
     br->loop = loop;
     br->cfg = cfg;
     list_init(&br->http_conns);
@@ -202,6 +203,8 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
 
     rsub_init(&br->rsub, loop, &br->hub, cfg, stream_on_message, stream_on_status, br);
     rsub_start(&br->rsub);
+    cluster_init(&br->cluster, br);
+    cluster_start(&br->cluster);
     return 0;
 }
 
@@ -212,6 +215,7 @@ static void bridge_finish(bridge_t *br)
         return;
     br->draining = 2;
     rsub_stop(&br->rsub, NULL);
+    cluster_stop(&br->cluster);
     uv_close((uv_handle_t *)&br->heartbeat, NULL);
     uv_close((uv_handle_t *)&br->sweep, NULL);
     uv_close((uv_handle_t *)&br->drain, NULL);

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "backoff.h"
+#include "cluster.h"
 #include "config.h"
 #include "hub.h"
 #include "list.h"
@@ -41,6 +42,8 @@ typedef struct bridge_s {
     uv_signal_t sigint;        /* graceful shutdown */
     hub_t hub;                 /* channel -> streams */
     rsub_t rsub;               /* the Redis subscriber */
+    cluster_t cluster;         /* the cluster-wide connection pool */
+    uint64_t started_ms;       /* wall-clock start, ms since the epoch */
     list_t http_conns;         /* connections still reading a request, oldest deadline first */
     list_t streams;            /* SSE streams */
     list_t dirty;              /* connections with queued, unflushed bytes */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "routes.h"
@@ -16,8 +17,19 @@
 
 #define CONN_IOV_MAX 64 /* buffers handed to one write */
 
+#define HTTP_FIELD_MAX 32 /* header names we look for are shorter */
+#define HTTP_XFF_MAX 1024 /* X-Forwarded-For kept (its rightmost bytes) */
+
+enum { HDR_OTHER = 0, HDR_XFF };
+
 struct http_req_s {
     llhttp_t parser;             /* llhttp state, data points to the conn */
+    char field[HTTP_FIELD_MAX];  /* the header name being read */
+    size_t field_len;            /* bytes in field; > HTTP_FIELD_MAX: not one of ours */
+    int field_id;                /* HDR_* of the current header */
+    char xff[HTTP_XFF_MAX];      /* X-Forwarded-For, several headers joined by ',' */
+    size_t xff_len;              /* bytes in xff */
+    int has_xff;                 /* an X-Forwarded-For header was present */
     char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
     size_t url_len;              /* bytes in url */
     size_t header_bytes;         /* header names and values seen so far */
@@ -64,6 +76,9 @@ static int on_message_begin(llhttp_t *p)
     c->req->url_len = 0;
     c->req->header_bytes = 0;
     c->req->nheaders = 0;
+    c->req->field_len = 0;
+    c->req->xff_len = 0;
+    c->req->has_xff = 0;
     return 0;
 }
 
@@ -88,9 +103,53 @@ static int on_header_data(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = ((conn_t *)p->data)->req;
+    if (req->field_len + len <= HTTP_FIELD_MAX)
+        memcpy(req->field + req->field_len, at, len);
+    req->field_len += len;
+    return on_header_data(p, at, len);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    http_req_t *req = ((conn_t *)p->data)->req;
+    req->field_id = HDR_OTHER;
+    if (req->field_len == 15 && strncasecmp(req->field, "X-Forwarded-For", 15) == 0) {
+        req->field_id = HDR_XFF;
+        if (req->has_xff && req->xff_len < HTTP_XFF_MAX)
+            req->xff[req->xff_len++] = ','; /* repeated headers form one list */
+        req->has_xff = 1;
+    }
+    req->field_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = ((conn_t *)p->data)->req;
+    if (req->field_id == HDR_XFF) {
+        /* The rightmost hops matter: past the cap, older bytes give way. */
+        if (len >= HTTP_XFF_MAX) {
+            at += len - HTTP_XFF_MAX;
+            len = HTTP_XFF_MAX;
+            req->xff_len = 0;
+        } else if (req->xff_len + len > HTTP_XFF_MAX) {
+            size_t drop = req->xff_len + len - HTTP_XFF_MAX;
+            memmove(req->xff, req->xff + drop, req->xff_len - drop);
+            req->xff_len -= drop;
+        }
+        memcpy(req->xff + req->xff_len, at, len);
+        req->xff_len += len;
+    }
+    return on_header_data(p, at, len);
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     http_req_t *req = ((conn_t *)p->data)->req;
+    req->field_id = HDR_OTHER;
     if (++req->nheaders > HTTP_HEADER_COUNT_MAX)
         return req_fail(req, 431, "headers_too_large", "more than 100 request headers");
     return 0;
@@ -100,9 +159,11 @@ static int on_message_complete(llhttp_t *p)
 {
     conn_t *c = p->data;
     c->keep_alive = (uint8_t)llhttp_should_keep_alive(p);
-    routes_dispatch(c, llhttp_get_method(p), c->req->url, c->req->url_len);
-    /* Stop parsing once the connection is a stream, closing or done. */
-    if (c->state != CONN_HTTP || c->finish)
+    http_req_t *req = c->req;
+    http_headers_t h = {.xff = req->has_xff ? req->xff : NULL, .xff_len = req->xff_len};
+    routes_dispatch(c, llhttp_get_method(p), req->url, req->url_len, &h);
+    /* Stop parsing once the connection is a stream, parked, closing or done. */
+    if (c->state != CONN_HTTP || c->finish || c->parked)
         return HPE_PAUSED;
     /* Keep-alive: the next request gets a fresh deadline. */
     list_remove(&c->node);
@@ -116,8 +177,9 @@ static void http_settings_init(void)
     llhttp_settings_init(&http_settings);
     http_settings.on_message_begin = on_message_begin;
     http_settings.on_url = on_url;
-    http_settings.on_header_field = on_header_data;
-    http_settings.on_header_value = on_header_data;
+    http_settings.on_header_field = on_header_field;
+    http_settings.on_header_field_complete = on_header_field_complete;
+    http_settings.on_header_value = on_header_value;
     http_settings.on_header_value_complete = on_header_value_complete;
     http_settings.on_message_complete = on_message_complete;
     http_settings_ready = 1;
@@ -141,8 +203,9 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c, nread == UV_EOF ? "client closed" : uv_strerror((int)nread));
         return;
     }
-    /* A stream's client has nothing to say; a finished request neither. */
-    if (c->state != CONN_HTTP || c->finish)
+    /* A stream's client has nothing to say; a finished or parked request
+     * neither (bytes after a request waiting for the pool are dropped). */
+    if (c->state != CONN_HTTP || c->finish || c->parked)
         return;
     http_req_t *req = c->req;
     llhttp_errno_t e = llhttp_execute(&req->parser, buf->base, (size_t)nread);
@@ -151,16 +214,16 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         c->req = NULL;
         return;
     }
-    if (c->state != CONN_HTTP || c->finish || e == HPE_OK || e == HPE_PAUSED)
+    if (c->state != CONN_HTTP || c->finish || c->parked || e == HPE_OK || e == HPE_PAUSED)
         return;
     /* Our callbacks record why they failed; llhttp reports a failing
      * *_complete callback under its own code rather than HPE_USER. */
     if (req->err_status != 0) {
-        conn_respond_error(c, req->err_status, req->err_code, req->err_text);
+        conn_respond_error(c, req->err_status, req->err_code, req->err_text, NULL);
     } else {
         char text[160];
         snprintf(text, sizeof(text), "malformed HTTP request: %s", llhttp_get_error_reason(&req->parser));
-        conn_respond_error(c, 400, "bad_request", text);
+        conn_respond_error(c, 400, "bad_request", text, NULL);
     }
 }
 
@@ -423,7 +486,7 @@ void conn_respond(conn_t *c, int status, const char *content_type, const char *b
         conn_finish(c);
 }
 
-void conn_respond_error(conn_t *c, int status, const char *code, const char *text)
+void conn_respond_error(conn_t *c, int status, const char *code, const char *text, const char *extra)
 {
     char body[512];
     /* Texts are ours or escaped by the caller: no quotes or controls inside. */
@@ -433,7 +496,7 @@ void conn_respond_error(conn_t *c, int status, const char *code, const char *tex
     c->br->stats.requests_rejected++;
     log_debug("http: %d %s: %s", status, code, text);
     conn_respond(c, status, "application/json", body, (size_t)n,
-                 status == 405 ? "Allow: GET\r\n" : NULL, 1);
+                 status == 405 ? "Allow: GET\r\n" : extra, 1);
 }
 
 /* --- closing --------------------------------------------------------------- */
@@ -450,6 +513,7 @@ static void conn_close_cb(uv_handle_t *h)
     free(c->wq);
     free(c->req);
     free(c->client_id);
+    free(c->query);
     free(c);
     bridge_conn_closed(br);
 }
@@ -460,10 +524,39 @@ void conn_close(conn_t *c, const char *reason)
         return;
     if (c->state == CONN_STREAM)
         stream_detach(c, reason);
+    else
+        cluster_release(&c->br->cluster, c); /* a pending admission is dropped */
     c->state = CONN_CLOSING;
     list_remove(&c->node);
     list_remove(&c->dirty);
     uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+}
+
+void conn_park(conn_t *c)
+{
+    c->parked = 1;
+}
+
+void conn_request_done(conn_t *c)
+{
+    c->parked = 0;
+    free(c->req);
+    c->req = NULL;
+    free(c->query);
+    c->query = NULL;
+}
+
+int conn_peer_ip(conn_t *c, char *out)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int r = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+    if (r == 0)
+        r = ss.ss_family == AF_INET6 ? uv_ip6_name((struct sockaddr_in6 *)&ss, out, CLIENTIP_MAX)
+                                     : uv_ip4_name((struct sockaddr_in *)&ss, out, CLIENTIP_MAX);
+    if (r != 0)
+        snprintf(out, CLIENTIP_MAX, "unknown");
+    return r;
 }
 
 void conn_sweep(bridge_t *br)

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "bridge.h"
+#include "clientip.h"
 #include "hub.h"
 #include "list.h"
 #include "msg.h"
@@ -27,6 +28,16 @@ typedef struct wq_item_s {
 } wq_item_t;
 
 typedef struct http_req_s http_req_t;
+struct admission_s;
+
+/* How a stream got its slot in the pool. */
+enum { ADMIT_NONE = 0, ADMIT_REDIS, ADMIT_LOCAL };
+
+/* The request headers the routes use, valid during routes_dispatch. */
+typedef struct http_headers_s {
+    const char *xff; /* X-Forwarded-For (repeated headers joined), NULL when absent */
+    size_t xff_len;  /* bytes in xff */
+} http_headers_t;
 
 typedef struct conn_s {
     uv_tcp_t tcp;              /* the socket; tcp.data points to this conn */
@@ -51,6 +62,13 @@ typedef struct conn_s {
     size_t wq_bytes;           /* unwritten bytes queued, in flight included */
     uv_write_t *wreq;          /* the outstanding uv_write, NULL when none */
     uint64_t opened_ms;        /* loop time the stream opened, for the close log */
+    struct admission_s *admission; /* pending pool decision, NULL when none */
+    uint8_t admit_mode;        /* ADMIT_*: where this stream's slot is counted */
+    uint8_t parked;            /* waiting for the pool: no more request parsing */
+    uint8_t flask_alias;       /* the parked request came in on /stream */
+    hub_sub_t ipsub;           /* the pool's per-IP multiset entry of this stream */
+    char *query;               /* the parked request's query, re-read once admitted */
+    size_t query_len;          /* bytes in query */
 } conn_t;
 
 /* Accepts a pending connection on the bridge's listener. */
@@ -76,12 +94,25 @@ void conn_close(conn_t *c, const char *reason);
 void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
                   const char *extra, int close);
 
-/* Answers a JSON error {"error": text, "code": code} and closes afterwards. */
-void conn_respond_error(conn_t *c, int status, const char *code, const char *text);
+/* Answers a JSON error {"error": text, "code": code} and closes afterwards;
+ * extra is NULL or header lines each ending in CRLF. */
+void conn_respond_error(conn_t *c, int status, const char *code, const char *text,
+                        const char *extra);
 
 /* Shuts the connection down once its queue is written (streams: then
  * closes; requests: waits for the peer's EOF or the deadline). */
 void conn_finish(conn_t *c);
+
+/* The peer's address as text into out (CLIENTIP_MAX bytes); "unknown" and
+ * a UV error when the socket has none. */
+int conn_peer_ip(conn_t *c, char *out);
+
+/* Parks c while the pool decides: request parsing stops until it is a
+ * stream or answered. */
+void conn_park(conn_t *c);
+
+/* Frees the request parser once c is a stream (outside llhttp callbacks). */
+void conn_request_done(conn_t *c);
 
 /* Closes request connections whose deadline passed (slow or idle clients). */
 void conn_sweep(bridge_t *br);

@@ -15,6 +15,7 @@
 #define RLINK_CONNECT_TIMEOUT_MS 3000
 #define RLINK_BACKOFF_BASE_MS 200
 #define RLINK_BACKOFF_CAP_MS 5000
+#define RLINK_DRAIN_MS 1000 /* a graceful stop waits this long for replies at most */
 
 static const char *const rlink_state_names[] = {"idle", "connecting", "up", "stopped"};
 
@@ -51,9 +52,22 @@ void rlink_init(rlink_t *link, uv_loop_t *loop, const cfg_t *cfg, const char *na
     link->timer.data = link;
 }
 
+static void rlink_timer_closed(uv_handle_t *h);
+
 static void rlink_timer_cb(uv_timer_t *t)
 {
     rlink_t *link = t->data;
+    if (link->state == RLINK_STOPPED) {
+        /* A graceful stop ran out of time. */
+        if (link->ac != NULL) {
+            redisAsyncContext *ac = link->ac;
+            link->ac = NULL;
+            redisAsyncFree(ac); /* its disconnect callback may close the timer */
+        }
+        if (!uv_is_closing((uv_handle_t *)&link->timer))
+            uv_close((uv_handle_t *)&link->timer, rlink_timer_closed);
+        return;
+    }
     if (link->state == RLINK_CONNECTING && link->ac != NULL) {
         /* Freeing from a timer is safe: no disconnect callback for a
          * context that never connected. */
@@ -109,8 +123,12 @@ static void rlink_on_disconnect(const redisAsyncContext *ac, int status)
     rlink_t *link = ac->data;
     (void)status;
     link->ac = NULL;
-    if (link->state == RLINK_STOPPED)
+    if (link->state == RLINK_STOPPED) {
+        /* The end of a graceful stop: every reply came back. */
+        if (!uv_is_closing((uv_handle_t *)&link->timer))
+            uv_close((uv_handle_t *)&link->timer, rlink_timer_closed);
         return;
+    }
     if (ac->c.err != 0)
         log_warn("redis %s: disconnected: %s", link->name, ac->c.errstr);
     rlink_set_state(link, RLINK_IDLE);
@@ -178,14 +196,21 @@ static void rlink_timer_closed(uv_handle_t *h)
         link->on_stopped(link);
 }
 
-void rlink_stop(rlink_t *link, rlink_cb on_stopped)
+void rlink_stop(rlink_t *link, rlink_cb on_stopped, int graceful)
 {
+    int connected = link->state == RLINK_UP;
     rlink_set_state(link, RLINK_STOPPED);
     link->on_stopped = on_stopped;
+    if (graceful && connected && link->ac != NULL) {
+        uv_timer_start(&link->timer, rlink_timer_cb, RLINK_DRAIN_MS, 0);
+        redisAsyncDisconnect(link->ac);
+        return;
+    }
     if (link->ac != NULL) {
         redisAsyncContext *ac = link->ac;
         link->ac = NULL;
-        redisAsyncFree(ac);
+        redisAsyncFree(ac); /* its disconnect callback may close the timer */
     }
-    uv_close((uv_handle_t *)&link->timer, rlink_timer_closed);
+    if (!uv_is_closing((uv_handle_t *)&link->timer))
+        uv_close((uv_handle_t *)&link->timer, rlink_timer_closed);
 }

@@ -52,7 +52,9 @@ int rlink_command(rlink_t *link, redisCallbackFn *fn, void *privdata, int argc, 
 /* Drops the connection (e.g. after a protocol error); it reconnects. */
 void rlink_reset(rlink_t *link);
 
-/* Disconnects for good; on_stopped (may be NULL) runs once the timer closed. */
-void rlink_stop(rlink_t *link, rlink_cb on_stopped);
+/* Disconnects for good; on_stopped (may be NULL) runs once the timer closed.
+ * graceful: commands already queued are written and their replies awaited
+ * first (at most RLINK_DRAIN_MS), otherwise the connection is cut now. */
+void rlink_stop(rlink_t *link, rlink_cb on_stopped, int graceful);
 
 #endif

@@ -2,8 +2,10 @@
  * liveness and counters; anything else is a JSON error. */
 #include "routes.h"
 
+#include <cjson/cJSON.h>
 #include <llhttp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chanlist.h"
@@ -35,7 +37,7 @@ static void route_reject(conn_t *c, int status, const char *code, const char *be
     char safe[72], text[256];
     snprintf(text, sizeof(text), "%s'%s'%s", before,
              route_sanitize(arg, arglen, safe, sizeof(safe)), after);
-    conn_respond_error(c, status, code, text);
+    conn_respond_error(c, status, code, text, NULL);
 }
 
 static void route_healthz(conn_t *c)
@@ -60,6 +62,80 @@ static void route_healthz(conn_t *c)
         (unsigned long long)s->requests_rejected, (unsigned long long)br->rsub.reconnects,
         (unsigned long long)s->bytes_sent);
     conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
+}
+
+static cJSON *json_obj(cJSON *parent, const char *name)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(parent, name, o);
+    return o;
+}
+
+/* /sse/health: this replica and the cluster, with the keys that existing
+ * code (the integration guide's export_sse_metrics) reads. Cluster figures
+ * come from the last lease renewal, at most a third of a lease old. */
+static void route_health(conn_t *c)
+{
+    bridge_t *br = c->br;
+    const cfg_t *cfg = br->cfg;
+    const bridge_stats_t *s = &br->stats;
+    const cluster_t *cl = &br->cluster;
+    int redis_up = rsub_is_up(&br->rsub) && cluster_is_up(cl);
+    const cluster_totals_t *t = &cl->totals;
+    uint64_t errors = s->requests_rejected + s->messages_malformed + s->messages_oversize +
+                      s->slow_consumer_drops;
+    /* Without fresh cluster figures this replica's own stand in. */
+    int fresh = t->at_ms != 0 && redis_up;
+    uint64_t total = fresh ? t->connections : br->nstreams;
+    uint64_t healthy = fresh ? t->healthy : br->nstreams;
+    uint64_t events = fresh ? t->events_sent : s->events_sent;
+    uint64_t cerrors = fresh ? t->errors : errors;
+    double error_rate = events + cerrors > 0 ? (double)cerrors / (double)(events + cerrors) : 0.0;
+
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", br->draining ? "draining" : redis_up ? "ok" : "degraded");
+    cJSON *b = json_obj(o, "bridge");
+    cJSON_AddStringToObject(b, "id", cfg->bridge_id);
+    cJSON_AddStringToObject(b, "version", SSE_BRIDGE_VERSION);
+    cJSON_AddNumberToObject(b, "started_ms", (double)br->started_ms);
+    cJSON_AddStringToObject(b, "redis", rsub_is_up(&br->rsub) ? "up" : "down");
+    cJSON_AddStringToObject(b, "pool", cluster_is_up(cl) ? "up" : "degraded");
+    cJSON_AddNumberToObject(b, "connections", (double)br->nstreams);
+    cJSON_AddNumberToObject(b, "events_sent", (double)s->events_sent);
+    cJSON_AddNumberToObject(b, "bytes_sent", (double)s->bytes_sent);
+    cJSON_AddNumberToObject(b, "errors", (double)errors);
+    cJSON *cj = json_obj(o, "cluster");
+    cJSON_AddNumberToObject(cj, "bridges", (double)(fresh ? t->bridges : 1));
+    cJSON_AddNumberToObject(cj, "total_connections", (double)total);
+    cJSON_AddNumberToObject(cj, "healthy_connections", (double)healthy);
+    cJSON_AddNumberToObject(cj, "events_sent", (double)events);
+    cJSON_AddNumberToObject(cj, "bytes_sent", (double)(fresh ? t->bytes_sent : s->bytes_sent));
+    cJSON_AddNumberToObject(cj, "errors", (double)cerrors);
+    cJSON_AddNumberToObject(cj, "age_ms", fresh ? (double)(bridge_now_ms() - t->at_ms) : 0);
+    cJSON *pool = json_obj(o, "connection_pool");
+    cJSON_AddNumberToObject(pool, "total_connections", (double)total);
+    cJSON_AddNumberToObject(pool, "local_connections", (double)br->nstreams);
+    cJSON_AddNumberToObject(pool, "max_connections", cfg->max_connections);
+    cJSON_AddNumberToObject(pool, "max_connections_per_ip", cfg->max_connections_per_ip);
+    cJSON *rej = json_obj(pool, "rejected");
+    cJSON_AddNumberToObject(rej, "total_limit", (double)cl->rejected_total);
+    cJSON_AddNumberToObject(rej, "ip_limit", (double)cl->rejected_ip);
+    cJSON_AddNumberToObject(pool, "admitted_while_degraded", (double)cl->admitted_degraded);
+    cJSON *cur = json_obj(json_obj(o, "health"), "current_metrics");
+    cJSON_AddNumberToObject(cur, "healthy_connections", (double)healthy);
+    cJSON_AddNumberToObject(cur, "error_rate", error_rate);
+    cJSON *sys = json_obj(o, "system_metrics");
+    cJSON_AddNumberToObject(sys, "compression_savings_bytes", (double)(fresh ? t->bytes_saved : 0));
+    /* Latency is measured by the health monitor (not built yet): 0 until then. */
+    cJSON_AddNumberToObject(o, "average_latency", 0);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (body == NULL) {
+        conn_respond_error(c, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    conn_respond(c, 200, "application/json", body, strlen(body), NULL, 0);
+    free(body);
 }
 
 typedef struct stream_req_s {
@@ -100,7 +176,7 @@ static int route_channels(conn_t *c, stream_req_t *sr, char *list, size_t len)
         if (sr->n == cfg->max_channels_per_conn) {
             char text[96];
             snprintf(text, sizeof(text), "more than %d channels requested", cfg->max_channels_per_conn);
-            conn_respond_error(c, 400, "too_many_channels", text);
+            conn_respond_error(c, 400, "too_many_channels", text, NULL);
             return -1;
         }
         sr->names[sr->n] = name;
@@ -123,77 +199,163 @@ static void route_default_channels(conn_t *c, stream_req_t *sr)
     }
 }
 
-/* /events?channels=a,b&client_id=X and the flask-sse alias /stream?channel=C.
- * Unknown query keys (cache busters, later features) are ignored. */
-static void route_stream(conn_t *c, const char *query, size_t qlen, int flask_alias)
+static stream_req_t route_sr; /* one request at a time on this loop; too big for the stack */
+static int route_dispatching;  /* 1 while routes_dispatch runs (inside llhttp) */
+
+/* Reads and checks /events?channels=a,b&client_id=X or the flask-sse alias
+ * /stream?channel=C into route_sr. Unknown query keys (cache busters, later
+ * features) are ignored. Returns 0, or -1 after answering the request. */
+static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int flask_alias)
 {
-    static stream_req_t sr; /* one request at a time on this loop; too big for the stack */
+    stream_req_t *sr = &route_sr;
     const char *chans_key = flask_alias ? "channel" : "channels";
     char key[256];
     size_t klen, vlen, pos = 0;
     int r;
-    sr.n = sr.has_chans = sr.has_client_id = 0;
-    while (query != NULL && (r = query_next(query, qlen, &pos, key, sizeof(key), &klen, sr.val,
-                                            sizeof(sr.val), &vlen)) != 0) {
+    sr->n = sr->has_chans = sr->has_client_id = 0;
+    while (query != NULL && (r = query_next(query, qlen, &pos, key, sizeof(key), &klen, sr->val,
+                                            sizeof(sr->val), &vlen)) != 0) {
         if (r < 0) {
-            conn_respond_error(c, 400, "invalid_query", "malformed query string");
-            return;
+            conn_respond_error(c, 400, "invalid_query", "malformed query string", NULL);
+            return -1;
         }
         if (strcmp(key, chans_key) == 0) {
-            memcpy(sr.chans, sr.val, vlen + 1);
-            sr.chans_len = vlen;
-            sr.has_chans = 1;
+            memcpy(sr->chans, sr->val, vlen + 1);
+            sr->chans_len = vlen;
+            sr->has_chans = 1;
         } else if (strcmp(key, "client_id") == 0) {
-            memcpy(sr.client_id, sr.val, vlen + 1);
-            sr.client_id_len = vlen;
-            sr.has_client_id = 1;
+            memcpy(sr->client_id, sr->val, vlen + 1);
+            sr->client_id_len = vlen;
+            sr->has_client_id = 1;
         }
     }
     /* Client ids follow the channel-name rule: safe in logs, JSON and keys. */
-    if (sr.has_client_id && !chan_name_valid(sr.client_id, sr.client_id_len)) {
-        route_reject(c, 400, "invalid_client_id", "invalid client_id ", sr.client_id,
-                     sr.client_id_len, ": 1 to 128 bytes of [A-Za-z0-9_.:-]");
-        return;
+    if (sr->has_client_id && !chan_name_valid(sr->client_id, sr->client_id_len)) {
+        route_reject(c, 400, "invalid_client_id", "invalid client_id ", sr->client_id,
+                     sr->client_id_len, ": 1 to 128 bytes of [A-Za-z0-9_.:-]");
+        return -1;
     }
-    if (flask_alias && !sr.has_chans) {
-        memcpy(sr.chans, "sse", 4); /* flask-sse's default channel */
-        sr.chans_len = 3;
-        sr.has_chans = 1;
+    if (flask_alias && !sr->has_chans) {
+        memcpy(sr->chans, "sse", 4); /* flask-sse's default channel */
+        sr->chans_len = 3;
+        sr->has_chans = 1;
     }
-    if (sr.has_chans) {
-        if (route_channels(c, &sr, sr.chans, sr.chans_len) != 0)
-            return;
-    } else {
-        route_default_channels(c, &sr);
-    }
-    if (stream_open(c, sr.names, sr.lens, sr.n, sr.has_client_id ? sr.client_id : NULL,
-                    sr.client_id_len) != 0)
-        conn_respond_error(c, 500, "internal", "out of memory");
+    if (sr->has_chans)
+        return route_channels(c, sr, sr->chans, sr->chans_len);
+    route_default_channels(c, sr);
+    return 0;
 }
 
-void routes_dispatch(conn_t *c, int method, const char *url, size_t len)
+/* Over a limit: 429 with Retry-After, or (--limit-response retry) a 200
+ * stream that says when to come back and ends, because a plain EventSource
+ * gives up for good on any other status. */
+static void route_over_limit(conn_t *c, cluster_verdict_t v)
+{
+    bridge_t *br = c->br;
+    int ip = v == CLUSTER_OVER_IP;
+    const char *code = ip ? "too_many_connections_per_ip" : "too_many_connections";
+    const char *text = ip ? "Maximum connections per IP reached" : "Maximum connections reached";
+    uint32_t retry_ms = jitter_ms(&br->rng, (uint32_t)br->cfg->retry_ms);
+    if (!br->cfg->limit_response_retry) {
+        char extra[48];
+        snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", (retry_ms + 999) / 1000);
+        conn_respond_error(c, 429, code, text, extra);
+        return;
+    }
+    char data[160];
+    int n = snprintf(data, sizeof(data), "{\"error\":\"%s\",\"code\":\"%s\"}", text, code);
+    br->stats.requests_rejected++;
+    stream_refuse(c, retry_ms, data, (size_t)n);
+}
+
+/* The pool's answer for a parked request. */
+static void route_admitted(conn_t *c, cluster_verdict_t v)
+{
+    if (v != CLUSTER_ADMITTED) {
+        free(c->query);
+        c->query = NULL;
+        route_over_limit(c, v);
+        return;
+    }
+    /* The request was checked before parking: reading it again succeeds. */
+    stream_req_t *sr = &route_sr;
+    if (route_stream_parse(c, c->query, c->query_len, c->flask_alias) == 0 &&
+        stream_open(c, sr->names, sr->lens, sr->n, sr->has_client_id ? sr->client_id : NULL,
+                    sr->client_id_len) != 0)
+        conn_respond_error(c, 500, "internal", "out of memory", NULL);
+    if (c->state != CONN_STREAM) {
+        cluster_release(&c->br->cluster, c);
+        return;
+    }
+    if (route_dispatching) {
+        /* Inside llhttp: the reader frees the parser once it returns. */
+        free(c->query);
+        c->query = NULL;
+        c->parked = 0;
+    } else {
+        conn_request_done(c);
+    }
+}
+
+/* A checked stream request waits for a slot in the cluster pool. */
+static void route_stream(conn_t *c, const char *query, size_t qlen, int flask_alias,
+                         const http_headers_t *h)
+{
+    if (route_stream_parse(c, query, qlen, flask_alias) != 0)
+        return;
+    char peer[CLIENTIP_MAX], ip[CLIENTIP_MAX];
+    conn_peer_ip(c, peer);
+    clientip_resolve(peer, h->xff, h->xff_len, &c->br->cfg->trusted_proxies, ip);
+    c->query = malloc(qlen + 1);
+    if (c->query == NULL) {
+        conn_respond_error(c, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    if (qlen > 0)
+        memcpy(c->query, query, qlen);
+    c->query[qlen] = '\0';
+    c->query_len = qlen;
+    c->flask_alias = (uint8_t)flask_alias;
+    conn_park(c);
+    cluster_admit(&c->br->cluster, c, ip, route_admitted);
+}
+
+static void routes_dispatch_path(conn_t *c, int method, const char *url, size_t len,
+                                 const http_headers_t *h)
 {
     const char *path, *query;
     size_t plen, qlen;
     query_split_target(url, len, &path, &plen, &query, &qlen);
 #define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, plen) == 0)
     int events = PATH_IS("/events"), flask = PATH_IS("/stream"), healthz = PATH_IS("/healthz");
+    int health = PATH_IS("/sse/health");
 #undef PATH_IS
-    if (!events && !flask && !healthz) {
+    if (!events && !flask && !healthz && !health) {
         route_reject(c, 404, "not_found", "no route for ", path, plen, "");
         return;
     }
     if (method != HTTP_GET) {
-        conn_respond_error(c, 405, "method_not_allowed", "only GET is allowed here");
+        conn_respond_error(c, 405, "method_not_allowed", "only GET is allowed here", NULL);
         return;
     }
     if (healthz) {
         route_healthz(c);
         return;
     }
-    if (c->br->draining) {
-        conn_respond_error(c, 503, "draining", "the bridge is shutting down");
+    if (health) {
+        route_health(c);
         return;
     }
-    route_stream(c, query, qlen, flask);
+    if (c->br->draining) {
+        conn_respond_error(c, 503, "draining", "the bridge is shutting down", NULL);
+        return;
+    }
+    route_stream(c, query, qlen, flask, h);
+}
+
+void routes_dispatch(conn_t *c, int method, const char *url, size_t len, const http_headers_t *h)
+{
+    route_dispatching = 1;
+    routes_dispatch_path(c, method, url, len, h);
+    route_dispatching = 0;
 }

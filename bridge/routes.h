@@ -7,7 +7,8 @@
 #include "conn.h"
 
 /* Answers one complete request (method is an llhttp method number, url the
- * raw request target). Either queues a response or turns c into a stream. */
-void routes_dispatch(conn_t *c, int method, const char *url, size_t len);
+ * raw request target, h the headers that matter). Queues a response, turns
+ * c into a stream, or parks it until the cluster admits it. */
+void routes_dispatch(conn_t *c, int method, const char *url, size_t len, const http_headers_t *h);
 
 #endif

@@ -164,6 +164,6 @@ void rsub_stop(rsub_t *rs, void (*stopped_cb)(rsub_t *))
 {
     rs->stopped_cb = stopped_cb;
     rs->up = 0;
-    rlink_stop(&rs->link, rsub_link_stopped);
+    rlink_stop(&rs->link, rsub_link_stopped, 0);
     hub_foreach(rs->hub, rsub_reset_chan, rs);
 }

@@ -85,6 +85,23 @@ static msg_t *stream_prelude(bridge_t *br, const conn_t *c)
     return m;
 }
 
+void stream_refuse(conn_t *c, uint32_t retry_ms, const char *data, size_t len)
+{
+    sse_event_t ev = {.event = "limit", .event_len = 5, .retry = (long)retry_ms, .data = data,
+                      .data_len = len};
+    size_t hl = sizeof(stream_head) - 1;
+    msg_t *m = msg_alloc(hl + sse_frame_size(&ev));
+    if (m == NULL) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    memcpy(m->data, stream_head, hl);
+    sse_frame_write(&ev, m->data + hl);
+    conn_send(c, m);
+    msg_unref(m);
+    conn_finish(c);
+}
+
 int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
                 const char *client_id, size_t client_id_len)
 {
@@ -143,6 +160,7 @@ void stream_detach(conn_t *c, const char *reason)
 {
     bridge_t *br = c->br;
     hub_leave_all(&br->hub, &c->sub, stream_chan_emptied, br);
+    cluster_release(&br->cluster, c);
     br->nstreams--;
     br->stats.connections_closed++;
     log_info("stream closed: client_id=%s after %.1f s: %s streams=%llu",

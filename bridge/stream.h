@@ -15,6 +15,12 @@
 int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
                 const char *client_id, size_t client_id_len);
 
+/* Answers c with a stream that only says when to come back: the response
+ * head, "retry: retry_ms", "event: limit" with data (len bytes), then the
+ * connection is finished. For clients over a limit that must not see a
+ * non-200 (a plain EventSource would give up for good). */
+void stream_refuse(conn_t *c, uint32_t retry_ms, const char *data, size_t len);
+
 /* Takes a closing stream out of the hub (and Redis, for channels nobody
  * listens to any more) and logs the close with its reason. */
 void stream_detach(conn_t *c, const char *reason);

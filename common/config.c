@@ -43,6 +43,8 @@ static int set_cidrs(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_
 static int set_id(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_prefix(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_limit_response(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 
 #define OFF(field) offsetof(cfg_t, field)
 
@@ -89,6 +91,15 @@ static const opt_t opts[] = {
      "listen with SO_REUSEPORT so several processes share the port (\"--reuseport\" alone = on)"},
     {"coalesce-ms", "SSE_COALESCE_MS", "MS", set_int, 0, 1000, OFF(coalesce_ms), "0",
      "hold writes up to this many ms to batch them (0 = write every loop iteration)"},
+    {"lease-ms", "SSE_LEASE_MS", "MS", set_int, 300, 600000, OFF(lease_ms), "15000",
+     "this replica's lease in the cluster pool; renewed every third of it, a dead replica's "
+     "connections are freed when it expires"},
+    {"limit-response", "SSE_LIMIT_RESPONSE", "MODE", set_limit_response, 0, 0,
+     OFF(limit_response_retry), "status",
+     "over a connection limit: 'status' answers 429 with Retry-After, 'retry' answers 200 with a "
+     "jittered retry: and event: limit (a plain EventSource stops for good on any non-200)"},
+    {"redis-prefix", "SSE_REDIS_PREFIX", "PREFIX", set_prefix, 0, 0, OFF(redis_prefix), "{sse}:",
+     "prefix of the cluster's Redis keys; keep a {hash tag} so Redis Cluster puts them in one slot"},
 };
 
 #define OPT_COUNT (sizeof(opts) / sizeof(opts[0]))
@@ -335,6 +346,31 @@ static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t
     }
     snprintf(why, whylen, "expected on or off (true/false, yes/no, 1/0)");
     return -1;
+}
+
+static int set_prefix(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    size_t len = strlen(v);
+    int ok = len >= 1 && len <= CFG_PREFIX_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = v[i] > 0x20 && v[i] < 0x7f;
+    if (!ok) {
+        snprintf(why, whylen, "expected 1 to %d printable characters without spaces",
+                 CFG_PREFIX_MAX);
+        return -1;
+    }
+    memcpy(field(cfg, o), v, len + 1);
+    return 0;
+}
+
+static int set_limit_response(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    if (strcmp(v, "status") != 0 && strcmp(v, "retry") != 0) {
+        snprintf(why, whylen, "expected status or retry");
+        return -1;
+    }
+    *(int *)field(cfg, o) = strcmp(v, "retry") == 0;
+    return 0;
 }
 
 static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)

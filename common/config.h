@@ -12,6 +12,7 @@
 #define SSE_BRIDGE_VERSION "0.1.0"
 #define CFG_HOST_MAX 256
 #define CFG_ID_MAX 64
+#define CFG_PREFIX_MAX 32
 
 typedef struct cfg_s {
     char listen_host[CFG_HOST_MAX]; /* address to bind, without IPv6 brackets */
@@ -38,6 +39,9 @@ typedef struct cfg_s {
     int retry_ms;                   /* base of the jittered "retry:" sent to clients */
     int reuseport;                  /* 1: listen with SO_REUSEPORT */
     int coalesce_ms;                /* hold writes up to this long to batch them; 0 = never */
+    int lease_ms;                   /* cluster lease; renewed every third of it */
+    int limit_response_retry;       /* 1: over-limit answers 200 + retry + event: limit */
+    char redis_prefix[CFG_PREFIX_MAX + 1]; /* prefix of the cluster keys, e.g. "{sse}:" */
 } cfg_t;
 
 typedef enum {

@@ -260,8 +260,9 @@ def bridge(bridge_bin, redis_server, tmp_path):
 
     With defaults, the bridge gets --listen 127.0.0.1:<free port>,
     --redis-url <the test's redis>, --bridge-id it-bridge, --channels
-    TEST_CHANNELS and --heartbeat-interval 3600 (so no heartbeat lands in a
-    byte-exact comparison), each unless given in extra_args.
+    TEST_CHANNELS, --heartbeat-interval 3600 (so no heartbeat lands in a
+    byte-exact comparison) and pool limits of 100000, each unless given in
+    extra_args.
     """
     started = []
     counter = [0]
@@ -285,6 +286,12 @@ def bridge(bridge_bin, redis_server, tmp_path):
                     args += ["--channels", channels]
                 if "--heartbeat-interval" not in given and not (env and "SSE_HEARTBEAT_INTERVAL" in env):
                     args += ["--heartbeat-interval", "3600"]
+                # Every client here is 127.0.0.1: tests about other things must
+                # not run into the pool's limits (tests of the limits set them).
+                if "--max-connections" not in given and not (env and "SSE_MAX_CONNECTIONS" in env):
+                    args += ["--max-connections", "100000"]
+                if "--max-connections-per-ip" not in given and not (env and "SSE_MAX_CONNECTIONS_PER_IP" in env):
+                    args += ["--max-connections-per-ip", "100000"]
             args += extra
             drain = 10
             for i, a in enumerate(args):

@@ -38,6 +38,9 @@ static const flag_t flags[] = {
     {"retry-ms", "SSE_RETRY_MS", "3000"},
     {"reuseport", "SSE_REUSEPORT", "off"},
     {"coalesce-ms", "SSE_COALESCE_MS", "0"},
+    {"lease-ms", "SSE_LEASE_MS", "15000"},
+    {"limit-response", "SSE_LIMIT_RESPONSE", "status"},
+    {"redis-prefix", "SSE_REDIS_PREFIX", "{sse}:"},
 };
 #define FLAG_COUNT ((int)(sizeof(flags) / sizeof(flags[0])))
 
@@ -143,6 +146,12 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", c->reuseport);
     } else if (strcmp(flag, "coalesce-ms") == 0) {
         snprintf(out, n, "%d", c->coalesce_ms);
+    } else if (strcmp(flag, "lease-ms") == 0) {
+        snprintf(out, n, "%d", c->lease_ms);
+    } else if (strcmp(flag, "limit-response") == 0) {
+        snprintf(out, n, "%d", c->limit_response_retry);
+    } else if (strcmp(flag, "redis-prefix") == 0) {
+        snprintf(out, n, "%s", c->redis_prefix);
     } else {
         ck_abort_msg("render: unknown flag %s", flag);
     }
@@ -263,6 +272,9 @@ static const good_case_t good_cases[] = {
     {"retry-ms", "100", "100", "600000", "600000"},
     {"reuseport", "on", "1", "off", "0"},
     {"coalesce-ms", "1000", "1000", "0", "0"},
+    {"lease-ms", "300", "300", "600000", "600000"},
+    {"limit-response", "retry", "1", "status", "0"},
+    {"redis-prefix", "{app1}:sse:", "{app1}:sse:", "x", "x"},
 };
 #define GOOD_COUNT ((int)(sizeof(good_cases) / sizeof(good_cases[0])))
 
@@ -533,6 +545,11 @@ static const bad_case_t bad_cases[] = {
     {"reuseport", "", "invalid value '' for --reuseport: expected on or off (true/false, yes/no, 1/0)"},
     {"coalesce-ms", "1001", INT_MSG("coalesce-ms", "1001", "0 to 1000")},
     {"coalesce-ms", "-1", INT_MSG("coalesce-ms", "-1", "0 to 1000")},
+    {"lease-ms", "299", INT_MSG("lease-ms", "299", "300 to 600000")},
+    {"limit-response", "close", "invalid value 'close' for --limit-response: expected status or retry"},
+    {"redis-prefix", "a b",
+     "invalid value 'a b' for --redis-prefix: expected 1 to 32 printable characters without spaces"},
+    {"redis-prefix", "", "invalid value '' for --redis-prefix: expected 1 to 32 printable characters without spaces"},
 };
 #define BAD_COUNT ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
 
