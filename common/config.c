@@ -359,6 +359,14 @@ static int set_prefix(cfg_t *cfg, const opt_t *o, const char *v, char *why, size
                  CFG_PREFIX_MAX);
         return -1;
     }
+    /* The pool's scripts reach other replicas' keys: on Redis Cluster they
+     * share a slot only through a non-empty {hash tag}. */
+    const char *open = strchr(v, '{');
+    const char *close = open != NULL ? strchr(open + 1, '}') : NULL;
+    if (close == NULL || close == open + 1) {
+        snprintf(why, whylen, "expected a {hash tag} in it, as in {sse}:");
+        return -1;
+    }
     memcpy(field(cfg, o), v, len + 1);
     return 0;
 }

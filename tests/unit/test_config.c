@@ -274,7 +274,7 @@ static const good_case_t good_cases[] = {
     {"coalesce-ms", "1000", "1000", "0", "0"},
     {"lease-ms", "300", "300", "600000", "600000"},
     {"limit-response", "retry", "1", "status", "0"},
-    {"redis-prefix", "{app1}:sse:", "{app1}:sse:", "x", "x"},
+    {"redis-prefix", "{app1}:sse:", "{app1}:sse:", "x{y}", "x{y}"},
 };
 #define GOOD_COUNT ((int)(sizeof(good_cases) / sizeof(good_cases[0])))
 
@@ -550,6 +550,8 @@ static const bad_case_t bad_cases[] = {
     {"redis-prefix", "a b",
      "invalid value 'a b' for --redis-prefix: expected 1 to 32 printable characters without spaces"},
     {"redis-prefix", "", "invalid value '' for --redis-prefix: expected 1 to 32 printable characters without spaces"},
+    {"redis-prefix", "sse:", "invalid value 'sse:' for --redis-prefix: expected a {hash tag} in it, as in {sse}:"},
+    {"redis-prefix", "{}:", "invalid value '{}:' for --redis-prefix: expected a {hash tag} in it, as in {sse}:"},
 };
 #define BAD_COUNT ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
 
