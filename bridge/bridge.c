@@ -173,7 +173,8 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     list_init(&br->dirty);
     rng_seed(&br->rng, (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid());
     br->rbuf = malloc(BRIDGE_READ_BUF);
-    if (br->rbuf == NULL || hub_init(&br->hub) != 0) {
+    if (br->rbuf == NULL || hub_init(&br->hub) != 0 ||
+        gzs_ctx_init(&br->gz, cfg->compression_level) != 0) {
         log_error("out of memory");
         return UV_ENOMEM;
     }
@@ -267,6 +268,7 @@ void bridge_shutdown(bridge_t *br)
 void bridge_free(bridge_t *br)
 {
     hub_free(&br->hub);
+    gzs_ctx_free(&br->gz);
     free(br->rbuf);
     br->rbuf = NULL;
 }

@@ -8,6 +8,7 @@
 #include "backoff.h"
 #include "cluster.h"
 #include "config.h"
+#include "gzseg.h"
 #include "hub.h"
 #include "list.h"
 #include "msg.h"
@@ -26,6 +27,11 @@ typedef struct bridge_stats_s {
     uint64_t heartbeats_sent;     /* heartbeat deliveries queued to streams */
     uint64_t requests_rejected;   /* HTTP requests answered with an error status */
     uint64_t bytes_sent;          /* bytes written to client sockets */
+    uint64_t gzip_segments;       /* messages turned into gzip segments (once each) */
+    uint64_t gzip_compressed;     /* of those, compressed (over the threshold) */
+    uint64_t gzip_ns;             /* time spent building segments */
+    uint64_t gzip_bytes_in;       /* identity bytes of gzip deliveries */
+    uint64_t gzip_bytes_out;      /* segment bytes of gzip deliveries */
 } bridge_stats_t;
 
 typedef struct bridge_s {
@@ -54,6 +60,7 @@ typedef struct bridge_s {
     int degraded_sent;         /* 1 after streams were told Redis is lost */
     int exit_code;             /* what main returns */
     char *rbuf;                /* the shared read buffer, BRIDGE_READ_BUF bytes */
+    gzs_ctx_t gz;              /* the one compressor: every segment is built here */
     bridge_stats_t stats;      /* counters for /healthz and metrics */
 } bridge_t;
 

@@ -238,7 +238,7 @@ static void renew_ip(hub_chan_t *chan, void *arg)
     a->argv[a->argc++] = renew_num(a, chan->nsubs);
 }
 
-/* Extends our lease with our counters; lease_ms 0 ends it (shutdown). */
+/* Extends our lease with our counters (a 1 ms lease ends it at shutdown). */
 static void cluster_renew(cluster_t *cl, int lease_ms)
 {
     bridge_t *br = cl->br;
@@ -567,10 +567,11 @@ void cluster_stop(cluster_t *cl)
 {
     if (cl->stopping)
         return;
-    /* Lease 0: expired at once, so the next script anywhere reaps what is
-     * left of ours (nothing, when every stream released its slot). */
+    /* A 1 ms lease (the scripts' minimum): expired at once, so the next
+     * script anywhere reaps what is left of ours (nothing, when every stream
+     * released its slot). */
     cl->renew_inflight = 0;
-    cluster_renew(cl, 0);
+    cluster_renew(cl, 1);
     cl->stopping = 1;
     rlink_stop(&cl->link, NULL, 1);
     uv_close((uv_handle_t *)&cl->renew, cluster_timer_closed);

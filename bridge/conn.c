@@ -20,7 +20,9 @@
 #define HTTP_FIELD_MAX 32 /* header names we look for are shorter */
 #define HTTP_XFF_MAX 1024 /* X-Forwarded-For kept (its rightmost bytes) */
 
-enum { HDR_OTHER = 0, HDR_XFF };
+#define HTTP_AE_MAX 256   /* Accept-Encoding kept (longer lists are cut) */
+
+enum { HDR_OTHER = 0, HDR_XFF, HDR_AE };
 
 struct http_req_s {
     llhttp_t parser;             /* llhttp state, data points to the conn */
@@ -30,6 +32,8 @@ struct http_req_s {
     char xff[HTTP_XFF_MAX];      /* X-Forwarded-For, several headers joined by ',' */
     size_t xff_len;              /* bytes in xff */
     int has_xff;                 /* an X-Forwarded-For header was present */
+    char ae[HTTP_AE_MAX];        /* Accept-Encoding, several headers joined by ',' */
+    size_t ae_len;               /* bytes in ae */
     char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
     size_t url_len;              /* bytes in url */
     size_t header_bytes;         /* header names and values seen so far */
@@ -79,6 +83,7 @@ static int on_message_begin(llhttp_t *p)
     c->req->field_len = 0;
     c->req->xff_len = 0;
     c->req->has_xff = 0;
+    c->req->ae_len = 0;
     return 0;
 }
 
@@ -121,6 +126,10 @@ static int on_header_field_complete(llhttp_t *p)
         if (req->has_xff && req->xff_len < HTTP_XFF_MAX)
             req->xff[req->xff_len++] = ','; /* repeated headers form one list */
         req->has_xff = 1;
+    } else if (req->field_len == 15 && strncasecmp(req->field, "Accept-Encoding", 15) == 0) {
+        req->field_id = HDR_AE;
+        if (req->ae_len > 0 && req->ae_len < HTTP_AE_MAX)
+            req->ae[req->ae_len++] = ',';
     }
     req->field_len = 0;
     return 0;
@@ -142,6 +151,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         }
         memcpy(req->xff + req->xff_len, at, len);
         req->xff_len += len;
+    } else if (req->field_id == HDR_AE) {
+        size_t n = len < HTTP_AE_MAX - req->ae_len ? len : HTTP_AE_MAX - req->ae_len;
+        memcpy(req->ae + req->ae_len, at, n);
+        req->ae_len += n;
     }
     return on_header_data(p, at, len);
 }
@@ -160,7 +173,8 @@ static int on_message_complete(llhttp_t *p)
     conn_t *c = p->data;
     c->keep_alive = (uint8_t)llhttp_should_keep_alive(p);
     http_req_t *req = c->req;
-    http_headers_t h = {.xff = req->has_xff ? req->xff : NULL, .xff_len = req->xff_len};
+    http_headers_t h = {.xff = req->has_xff ? req->xff : NULL, .xff_len = req->xff_len,
+                        .ae = req->ae, .ae_len = req->ae_len};
     routes_dispatch(c, llhttp_get_method(p), req->url, req->url_len, &h);
     /* Stop parsing once the connection is a stream, parked, closing or done. */
     if (c->state != CONN_HTTP || c->finish || c->parked)
@@ -326,6 +340,14 @@ static void conn_mark_dirty(conn_t *c)
         list_push_back(&c->br->dirty, &c->dirty);
 }
 
+void conn_send_gz(conn_t *c, msg_t *seg, const gzs_info_t *info)
+{
+    if (c->state == CONN_CLOSING || c->doom != NULL || c->finish)
+        return;
+    conn_send(c, seg);
+    gzs_stream_add(&c->gz, info);
+}
+
 void conn_send(conn_t *c, msg_t *m)
 {
     /* Nothing goes after the last message of a finished connection. */
@@ -449,8 +471,17 @@ void conn_flush(conn_t *c)
 
 void conn_finish(conn_t *c)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == CONN_CLOSING || c->finish)
         return;
+    if (c->gzip) {
+        /* A clean end of the gzip member: final block, CRC32, ISIZE. */
+        msg_t *m = msg_alloc(GZS_TRAILER_LEN);
+        if (m != NULL) {
+            gzs_stream_trailer(&c->gz, (unsigned char *)m->data);
+            conn_send(c, m);
+            msg_unref(m);
+        }
+    }
     c->finish = 1;
     conn_mark_dirty(c);
 }

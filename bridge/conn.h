@@ -8,6 +8,7 @@
 
 #include "bridge.h"
 #include "clientip.h"
+#include "gzseg.h"
 #include "hub.h"
 #include "list.h"
 #include "msg.h"
@@ -37,6 +38,8 @@ enum { ADMIT_NONE = 0, ADMIT_REDIS, ADMIT_LOCAL };
 typedef struct http_headers_s {
     const char *xff; /* X-Forwarded-For (repeated headers joined), NULL when absent */
     size_t xff_len;  /* bytes in xff */
+    const char *ae;  /* Accept-Encoding (repeated headers joined; "" when absent) */
+    size_t ae_len;   /* bytes in ae */
 } http_headers_t;
 
 typedef struct conn_s {
@@ -67,6 +70,8 @@ typedef struct conn_s {
     uint8_t parked;            /* waiting for the pool: no more request parsing */
     uint8_t flask_alias;       /* the parked request came in on /stream */
     hub_sub_t ipsub;           /* the pool's per-IP multiset entry of this stream */
+    uint8_t gzip;              /* the stream is one gzip member (Content-Encoding: gzip) */
+    gzs_stream_t gz;           /* its running CRC and length, for the trailer */
     char *query;               /* the parked request's query, re-read once admitted */
     size_t query_len;          /* bytes in query */
 } conn_t;
@@ -79,6 +84,10 @@ void conn_accept(bridge_t *br);
  * as a slow consumer instead; the close happens at the next flush, so
  * callers may loop over the hub while sending. */
 void conn_send(conn_t *c, msg_t *m);
+
+/* Queues a gzip segment for a gzip stream and accounts for it in the
+ * stream's CRC and length (only when it was queued). */
+void conn_send_gz(conn_t *c, msg_t *seg, const gzs_info_t *info);
 
 /* Writes what is queued: uv_try_write of the whole queue first, a uv_write
  * of the remainder only. Closes a doomed connection. */
@@ -100,7 +109,8 @@ void conn_respond_error(conn_t *c, int status, const char *code, const char *tex
                         const char *extra);
 
 /* Shuts the connection down once its queue is written (streams: then
- * closes; requests: waits for the peer's EOF or the deadline). */
+ * closes; requests: waits for the peer's EOF or the deadline). A gzip
+ * stream gets its trailer first. Idempotent. */
 void conn_finish(conn_t *c);
 
 /* The peer's address as text into out (CLIENTIP_MAX bytes); "unknown" and

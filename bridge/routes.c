@@ -148,6 +148,7 @@ typedef struct stream_req_s {
     char client_id[ROUTE_QUERY_VAL_MAX + 1]; /* decoded client id */
     size_t client_id_len;                    /* bytes in client_id */
     int has_client_id;                       /* client_id was in the query */
+    int no_compression;                      /* compression=none was in the query */
     char val[ROUTE_QUERY_VAL_MAX + 1];       /* scratch for each decoded value */
 } stream_req_t;
 
@@ -212,7 +213,7 @@ static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int fla
     char key[256];
     size_t klen, vlen, pos = 0;
     int r;
-    sr->n = sr->has_chans = sr->has_client_id = 0;
+    sr->n = sr->has_chans = sr->has_client_id = sr->no_compression = 0;
     while (query != NULL && (r = query_next(query, qlen, &pos, key, sizeof(key), &klen, sr->val,
                                             sizeof(sr->val), &vlen)) != 0) {
         if (r < 0) {
@@ -227,6 +228,13 @@ static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int fla
             memcpy(sr->client_id, sr->val, vlen + 1);
             sr->client_id_len = vlen;
             sr->has_client_id = 1;
+        } else if (strcmp(key, "compression") == 0) {
+            if (strcmp(sr->val, "none") != 0 && strcmp(sr->val, "gzip") != 0) {
+                route_reject(c, 400, "invalid_query", "compression must be none or gzip, not ",
+                             sr->val, vlen, "");
+                return -1;
+            }
+            sr->no_compression = strcmp(sr->val, "none") == 0;
         }
     }
     /* Client ids follow the channel-name rule: safe in logs, JSON and keys. */
@@ -316,6 +324,8 @@ static void route_stream(conn_t *c, const char *query, size_t qlen, int flask_al
     c->query[qlen] = '\0';
     c->query_len = qlen;
     c->flask_alias = (uint8_t)flask_alias;
+    c->gzip = (uint8_t)(c->br->cfg->compression && !route_sr.no_compression &&
+                        gzs_accepts(h->ae, h->ae_len));
     conn_park(c);
     cluster_admit(&c->br->cluster, c, ip, route_admitted);
 }

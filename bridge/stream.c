@@ -13,17 +13,77 @@
 #include "log.h"
 #include "sse_frame.h"
 
-static const char stream_head[] = "HTTP/1.1 200 OK\r\n"
-                                  "Content-Type: text/event-stream; charset=utf-8\r\n"
-                                  "Cache-Control: no-cache\r\n"
-                                  "X-Accel-Buffering: no\r\n"
-                                  "\r\n"
-                                  ": sse-bridge " SSE_BRIDGE_VERSION "\n\n";
+#define STREAM_HEAD(encoding)                                                                      \
+    "HTTP/1.1 200 OK\r\n"                                                                          \
+    "Content-Type: text/event-stream; charset=utf-8\r\n"                                            \
+    "Cache-Control: no-cache\r\n"                                                                  \
+    "X-Accel-Buffering: no\r\n"                                                                    \
+    "Vary: Accept-Encoding\r\n" encoding "\r\n"
+static const char stream_head[] = STREAM_HEAD("");
+static const char stream_head_gzip[] = STREAM_HEAD("Content-Encoding: gzip\r\n");
+static const char stream_hello[] = ": sse-bridge " SSE_BRIDGE_VERSION "\n\n";
 
+/* One message on its way to many streams: the identity bytes, and the same
+ * as a gzip segment, built on the first gzip subscriber and shared by all. */
+typedef struct frame_s {
+    msg_t *plain;    /* identity bytes (a reference) */
+    msg_t *gz;       /* gzip segment (a reference), NULL until needed */
+    gzs_info_t info; /* the segment's CRC and length */
+    int gz_failed;   /* building the segment failed: gzip streams miss it */
+} frame_t;
+
+static msg_t *frame_gz(bridge_t *br, frame_t *f)
+{
+    if (f->gz == NULL && !f->gz_failed) {
+        int compress = (long)f->plain->len > br->cfg->compression_threshold;
+        uint64_t t0 = uv_hrtime();
+        f->gz = gzs_segment(&br->gz, f->plain->data, f->plain->len, compress, &f->info);
+        br->stats.gzip_ns += uv_hrtime() - t0;
+        br->stats.gzip_segments++;
+        br->stats.gzip_compressed += compress;
+        f->gz_failed = f->gz == NULL;
+    }
+    return f->gz;
+}
+
+static void frame_send(bridge_t *br, conn_t *c, frame_t *f)
+{
+    if (!c->gzip) {
+        conn_send(c, f->plain);
+        return;
+    }
+    msg_t *g = frame_gz(br, f);
+    if (g == NULL) {
+        /* A gap would corrupt the stream: better to end it. */
+        conn_close(c, "gzip segment failed");
+        return;
+    }
+    conn_send_gz(c, g, &f->info);
+    br->stats.gzip_bytes_in += f->plain->len;
+    br->stats.gzip_bytes_out += g->len;
+}
+
+static void frame_done(frame_t *f)
+{
+    msg_unref(f->plain);
+    msg_unref(f->gz);
+}
+
+/* Sends m, built for this one stream, in the stream's encoding. */
+static void stream_send_one(bridge_t *br, conn_t *c, msg_t *m)
+{
+    frame_t f = {.plain = msg_ref(m)};
+    frame_send(br, c, &f);
+    frame_done(&f);
+}
+
+/* Sends m to every stream; gzip streams share one segment. */
 static void stream_broadcast(bridge_t *br, msg_t *m)
 {
+    frame_t f = {.plain = msg_ref(m)};
     for (list_t *n = br->streams.next; n != &br->streams; n = n->next)
-        conn_send(list_entry(n, conn_t, node), m);
+        frame_send(br, list_entry(n, conn_t, node), &f);
+    frame_done(&f);
 }
 
 /* An "event: system" block; retry < 0 leaves the retry field out. */
@@ -65,9 +125,8 @@ static char *stream_connected_json(const bridge_t *br, const conn_t *c)
     return s;
 }
 
-/* The response head, the opening comment and the "connected" event, as one
- * buffer so they leave in one write. */
-static msg_t *stream_prelude(bridge_t *br, const conn_t *c)
+/* The opening comment and the "connected" event (identity bytes). */
+static msg_t *stream_hello_msg(bridge_t *br, const conn_t *c)
 {
     char *json = stream_connected_json(br, c);
     if (json == NULL)
@@ -75,13 +134,27 @@ static msg_t *stream_prelude(bridge_t *br, const conn_t *c)
     sse_event_t ev = {.event = "connected", .event_len = 9,
                       .retry = jitter_ms(&br->rng, (uint32_t)br->cfg->retry_ms), .data = json,
                       .data_len = strlen(json)};
-    size_t hl = sizeof(stream_head) - 1;
+    size_t hl = sizeof(stream_hello) - 1;
     msg_t *m = msg_alloc(hl + sse_frame_size(&ev));
     if (m != NULL) {
-        memcpy(m->data, stream_head, hl);
+        memcpy(m->data, stream_hello, hl);
         sse_frame_write(&ev, m->data + hl);
     }
     free(json);
+    return m;
+}
+
+/* The response head, and for gzip the member header: one buffer. */
+static msg_t *stream_head_msg(const conn_t *c)
+{
+    if (!c->gzip)
+        return msg_copy(stream_head, sizeof(stream_head) - 1);
+    size_t hl = sizeof(stream_head_gzip) - 1;
+    msg_t *m = msg_alloc(hl + GZS_HEADER_LEN);
+    if (m != NULL) {
+        memcpy(m->data, stream_head_gzip, hl);
+        memcpy(m->data + hl, gzs_header, GZS_HEADER_LEN);
+    }
     return m;
 }
 
@@ -89,14 +162,16 @@ void stream_refuse(conn_t *c, uint32_t retry_ms, const char *data, size_t len)
 {
     sse_event_t ev = {.event = "limit", .event_len = 5, .retry = (long)retry_ms, .data = data,
                       .data_len = len};
-    size_t hl = sizeof(stream_head) - 1;
-    msg_t *m = msg_alloc(hl + sse_frame_size(&ev));
+    size_t hl = sizeof(stream_head) - 1, cl = sizeof(stream_hello) - 1;
+    msg_t *m = msg_alloc(hl + cl + sse_frame_size(&ev));
     if (m == NULL) {
         conn_close(c, "out of memory");
         return;
     }
+    c->gzip = 0; /* a few bytes: identity */
     memcpy(m->data, stream_head, hl);
-    sse_frame_write(&ev, m->data + hl);
+    memcpy(m->data + hl, stream_hello, cl);
+    sse_frame_write(&ev, m->data + hl + cl);
     conn_send(c, m);
     msg_unref(m);
     conn_finish(c);
@@ -123,8 +198,10 @@ int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
         if (r == 1)
             rsub_sync(&br->rsub, chan);
     }
-    m = stream_prelude(br, c);
-    if (m == NULL)
+    gzs_stream_init(&c->gz);
+    m = stream_head_msg(c);
+    msg_t *hello = m != NULL ? stream_hello_msg(br, c) : NULL;
+    if (hello == NULL)
         goto fail;
 
     c->state = CONN_STREAM;
@@ -135,11 +212,13 @@ int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
     br->stats.connections_opened++;
     conn_send(c, m);
     msg_unref(m);
+    stream_send_one(br, c, hello);
+    msg_unref(hello);
     if (!rsub_is_up(&br->rsub)) {
         /* The client learns at once that events may be late. */
         m = stream_system_msg(br, "degraded", -1);
         if (m != NULL) {
-            conn_send(c, m);
+            stream_send_one(br, c, m);
             msg_unref(m);
         }
         br->degraded_sent = 1;
@@ -150,6 +229,7 @@ int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
     return 0;
 
 fail:
+    msg_unref(m);
     hub_leave_all(&br->hub, &c->sub, stream_chan_emptied, br);
     free(c->client_id);
     c->client_id = NULL;
@@ -188,8 +268,8 @@ void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t 
         log_warn("dropped message on '%s': %s", chan->name, err);
         return;
     }
-    msg_t *m = sse_frame_msg(&env.ev);
-    if (m == NULL) {
+    frame_t f = {.plain = sse_frame_msg(&env.ev)};
+    if (f.plain == NULL) {
         log_error("dropped message on '%s': out of memory", chan->name);
         envelope_free(&env);
         return;
@@ -199,10 +279,10 @@ void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t 
         if (env.target != NULL && (c->client_id == NULL || c->client_id_len != env.target_len ||
                                    memcmp(c->client_id, env.target, env.target_len) != 0))
             continue;
-        conn_send(c, m);
+        frame_send(br, c, &f);
         br->stats.events_sent++;
     }
-    msg_unref(m);
+    frame_done(&f);
     envelope_free(&env);
 }
 
@@ -243,7 +323,7 @@ void stream_shutdown_all(bridge_t *br)
         /* Each client gets its own retry so reconnections spread out. */
         msg_t *m = stream_system_msg(br, "shutdown", jitter_ms(&br->rng, (uint32_t)br->cfg->retry_ms));
         if (m != NULL) {
-            conn_send(c, m);
+            stream_send_one(br, c, m);
             msg_unref(m);
         }
         conn_finish(c);

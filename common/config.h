@@ -28,6 +28,8 @@ typedef struct cfg_s {
     int max_connections_per_ip;     /* cluster-wide per-client-IP cap */
     int health_check_interval;      /* seconds between health checks */
     long compression_threshold;     /* gzip payloads above this many bytes */
+    int compression;                /* 1: gzip streams for clients that accept it */
+    int compression_level;          /* zlib level above the threshold, 1..9 */
     cidrlist_t trusted_proxies;     /* peers whose X-Forwarded-For is believed */
     char bridge_id[CFG_ID_MAX + 1]; /* this replica's id */
     log_level_t log_level;          /* least severe level logged */

@@ -27,6 +27,8 @@ static const flag_t flags[] = {
     {"max-connections-per-ip", "SSE_MAX_CONNECTIONS_PER_IP", "10"},
     {"health-check-interval", "SSE_HEALTH_CHECK_INTERVAL", "60"},
     {"compression-threshold", "SSE_COMPRESSION_THRESHOLD", "1024"},
+    {"compression", "SSE_COMPRESSION", "on"},
+    {"compression-level", "SSE_COMPRESSION_LEVEL", "6"},
     {"trusted-proxies", "SSE_TRUSTED_PROXIES", "none"},
     {"bridge-id", "SSE_BRIDGE_ID", "<hostname>-<pid>"},
     {"log-level", "SSE_LOG_LEVEL", "info"},
@@ -47,7 +49,7 @@ static const flag_t flags[] = {
 /* Switches ("--reuseport") take a value only after '=': alone they mean on. */
 static int is_switch(const char *flag)
 {
-    return strcmp(flag, "reuseport") == 0;
+    return strcmp(flag, "reuseport") == 0 || strcmp(flag, "compression") == 0;
 }
 
 /* "--flag value", or "--flag=value" for a switch, into a (and b, or NULL). */
@@ -142,6 +144,10 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", c->drain_timeout);
     } else if (strcmp(flag, "retry-ms") == 0) {
         snprintf(out, n, "%d", c->retry_ms);
+    } else if (strcmp(flag, "compression") == 0) {
+        snprintf(out, n, "%d", c->compression);
+    } else if (strcmp(flag, "compression-level") == 0) {
+        snprintf(out, n, "%d", c->compression_level);
     } else if (strcmp(flag, "reuseport") == 0) {
         snprintf(out, n, "%d", c->reuseport);
     } else if (strcmp(flag, "coalesce-ms") == 0) {
@@ -261,6 +267,8 @@ static const good_case_t good_cases[] = {
     {"max-connections-per-ip", "3", "3", "99", "99"},
     {"health-check-interval", "86400", "86400", "1", "1"},
     {"compression-threshold", "0", "0", "67108864", "67108864"},
+    {"compression", "off", "0", "on", "1"},
+    {"compression-level", "1", "1", "9", "9"},
     {"trusted-proxies", "10.0.0.0/8, ::1", "n=2", "127.0.0.1", "n=1"},
     {"bridge-id", "node-a:1.x_Y", "node-a:1.x_Y", "b", "b"},
     {"log-level", "debug", "0", "error", "3"},
@@ -540,6 +548,9 @@ static const bad_case_t bad_cases[] = {
     {"drain-timeout", "-0", INT_MSG("drain-timeout", "-0", "0 to 3600")},
     {"retry-ms", "99", INT_MSG("retry-ms", "99", "100 to 600000")},
     {"retry-ms", "600001", INT_MSG("retry-ms", "600001", "100 to 600000")},
+    {"compression", "gzip", "invalid value 'gzip' for --compression: expected on or off (true/false, yes/no, 1/0)"},
+    {"compression-level", "0", INT_MSG("compression-level", "0", "1 to 9")},
+    {"compression-level", "10", INT_MSG("compression-level", "10", "1 to 9")},
     {"reuseport", "maybe",
      "invalid value 'maybe' for --reuseport: expected on or off (true/false, yes/no, 1/0)"},
     {"reuseport", "", "invalid value '' for --reuseport: expected on or off (true/false, yes/no, 1/0)"},
