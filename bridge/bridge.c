@@ -228,6 +228,12 @@ static void bridge_finish(bridge_t *br)
     log_info("shutdown complete");
 }
 
+uint64_t bridge_bytes_saved(const bridge_t *br)
+{
+    const bridge_stats_t *s = &br->stats;
+    return s->gzip_bytes_in > s->gzip_bytes_out ? s->gzip_bytes_in - s->gzip_bytes_out : 0;
+}
+
 void bridge_conn_closed(bridge_t *br)
 {
     br->nconns--;

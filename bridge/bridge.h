@@ -74,6 +74,10 @@ void bridge_shutdown(bridge_t *br);
 /* Frees what is left after uv_run returned. */
 void bridge_free(bridge_t *br);
 
+/* Bytes compression saved so far (identity minus gzip bytes of gzip
+ * deliveries; 0 while stored segments' framing outweighs the savings). */
+uint64_t bridge_bytes_saved(const bridge_t *br);
+
 /* Called by a connection's close callback; ends a drain when it was the last. */
 void bridge_conn_closed(bridge_t *br);
 

@@ -280,7 +280,7 @@ static void cluster_renew(cluster_t *cl, int lease_ms)
     a.argv[a.argc++] = "bytes_sent";
     a.argv[a.argc++] = renew_num(&a, s->bytes_sent);
     a.argv[a.argc++] = "bytes_saved";
-    a.argv[a.argc++] = renew_num(&a, 0);
+    a.argv[a.argc++] = renew_num(&a, bridge_bytes_saved(br));
     a.argv[a.argc++] = "errors";
     a.argv[a.argc++] = renew_num(&a, s->requests_rejected + s->messages_malformed +
                                           s->messages_oversize + s->slow_consumer_drops);

@@ -104,6 +104,7 @@ static void route_health(conn_t *c)
     cJSON_AddNumberToObject(b, "events_sent", (double)s->events_sent);
     cJSON_AddNumberToObject(b, "bytes_sent", (double)s->bytes_sent);
     cJSON_AddNumberToObject(b, "errors", (double)errors);
+    cJSON_AddNumberToObject(b, "compression_savings_bytes", (double)bridge_bytes_saved(br));
     cJSON *cj = json_obj(o, "cluster");
     cJSON_AddNumberToObject(cj, "bridges", (double)(fresh ? t->bridges : 1));
     cJSON_AddNumberToObject(cj, "total_connections", (double)total);
@@ -125,7 +126,17 @@ static void route_health(conn_t *c)
     cJSON_AddNumberToObject(cur, "healthy_connections", (double)healthy);
     cJSON_AddNumberToObject(cur, "error_rate", error_rate);
     cJSON *sys = json_obj(o, "system_metrics");
-    cJSON_AddNumberToObject(sys, "compression_savings_bytes", (double)(fresh ? t->bytes_saved : 0));
+    cJSON_AddNumberToObject(sys, "compression_savings_bytes",
+                            (double)(fresh ? t->bytes_saved : bridge_bytes_saved(br)));
+    cJSON *gz = json_obj(sys, "compression");
+    cJSON_AddBoolToObject(gz, "enabled", cfg->compression);
+    cJSON_AddNumberToObject(gz, "threshold_bytes", (double)cfg->compression_threshold);
+    cJSON_AddNumberToObject(gz, "segments_built", (double)s->gzip_segments);
+    cJSON_AddNumberToObject(gz, "segments_compressed", (double)s->gzip_compressed);
+    cJSON_AddNumberToObject(gz, "cpu_ms", (double)s->gzip_ns / 1e6);
+    cJSON_AddNumberToObject(gz, "bytes_before", (double)s->gzip_bytes_in);
+    cJSON_AddNumberToObject(gz, "bytes_after", (double)s->gzip_bytes_out);
+    cJSON_AddNumberToObject(gz, "bytes_saved", (double)bridge_bytes_saved(br));
     /* Latency is measured by the health monitor (not built yet): 0 until then. */
     cJSON_AddNumberToObject(o, "average_latency", 0);
     char *body = cJSON_PrintUnformatted(o);
