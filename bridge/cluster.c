@@ -219,6 +219,7 @@ static void cluster_renew_reply(redisAsyncContext *ac, void *r, void *privdata)
 typedef struct renew_args_s {
     const char **argv; /* words, pointing into bufs or hub names */
     int argc;          /* words used */
+    int cap;           /* words argv holds */
     char (*bufs)[24];  /* numbers printed */
     int nbufs;         /* numbers used */
 } renew_args_t;
@@ -232,7 +233,7 @@ static const char *renew_num(renew_args_t *a, uint64_t v)
 static void renew_ip(hub_chan_t *chan, void *arg)
 {
     renew_args_t *a = arg;
-    if (chan->nsubs == 0)
+    if (chan->nsubs == 0 || a->argc + 2 > a->cap)
         return;
     a->argv[a->argc++] = chan->name;
     a->argv[a->argc++] = renew_num(a, chan->nsubs);
@@ -244,10 +245,12 @@ static void cluster_renew(cluster_t *cl, int lease_ms)
     bridge_t *br = cl->br;
     if (cl->renew_inflight || cl->link.state != RLINK_UP)
         return;
-    enum { NSTATS = 9 };
+    /* numkeys, 5 keys, then id, lease, prefix, force, nstats: 11 words,
+     * then the counters and the live (ip, count) pairs. */
+    enum { NSTATS = 9, FIXED = 11 };
     size_t nips = cl->ips.nchans;
-    int cap = 10 + 2 * NSTATS + 2 * (int)nips;
-    renew_args_t a = {0};
+    int cap = FIXED + 2 * NSTATS + 2 * (int)nips;
+    renew_args_t a = {.cap = cap};
     a.argv = malloc((size_t)cap * sizeof(*a.argv));
     a.bufs = malloc((size_t)(NSTATS + nips + 4) * sizeof(*a.bufs));
     char keys[5][CLUSTER_KEY_MAX];
