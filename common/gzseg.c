@@ -53,7 +53,8 @@ static msg_t *gzs_stored(const unsigned char *p, size_t len)
         o[2] = (unsigned char)(n >> 8);
         o[3] = (unsigned char)(~n & 0xff);
         o[4] = (unsigned char)((~n >> 8) & 0xff);
-        memcpy(o + 5, p, n);
+        if (n > 0)
+            memcpy(o + 5, p, n); /* p may be NULL for empty data */
         o += 5 + n;
         p += n;
         len -= n;

@@ -25,7 +25,7 @@ typedef struct gzs_info_s {
 
 typedef struct gzs_ctx_s {
     z_stream z; /* reused for every segment: deflateReset gives a fresh state */
-    int level;  /* zlib level used above the threshold */
+    int level;  /* zlib level of compressed segments */
     int ready;  /* z is initialized */
 } gzs_ctx_t;
 
@@ -35,7 +35,7 @@ int gzs_ctx_init(gzs_ctx_t *ctx, int level);
 /* Releases the compressor; safe on a zeroed or failed context. */
 void gzs_ctx_free(gzs_ctx_t *ctx);
 
-/* Turns len bytes of data into a new segment message (one reference):
+/* Turns len bytes of data (NULL when len is 0) into a new segment message (one reference):
  * compressed (compress != 0) as raw deflate from a fresh state ending in a
  * sync flush, or else as stored blocks; never with the final bit, always
  * ending on a byte boundary. info receives the crc and length. Returns NULL
