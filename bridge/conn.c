@@ -34,6 +34,7 @@ struct http_req_s {
     int has_xff;                 /* an X-Forwarded-For header was present */
     char ae[HTTP_AE_MAX];        /* Accept-Encoding, several headers joined by ',' */
     size_t ae_len;               /* bytes in ae */
+    int ae_cut;                  /* ae overflowed: its last item is incomplete */
     char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
     size_t url_len;              /* bytes in url */
     size_t header_bytes;         /* header names and values seen so far */
@@ -84,6 +85,7 @@ static int on_message_begin(llhttp_t *p)
     c->req->xff_len = 0;
     c->req->has_xff = 0;
     c->req->ae_len = 0;
+    c->req->ae_cut = 0;
     return 0;
 }
 
@@ -155,6 +157,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         size_t n = len < HTTP_AE_MAX - req->ae_len ? len : HTTP_AE_MAX - req->ae_len;
         memcpy(req->ae + req->ae_len, at, n);
         req->ae_len += n;
+        req->ae_cut |= n < len;
     }
     return on_header_data(p, at, len);
 }
@@ -162,6 +165,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *p)
 {
     http_req_t *req = ((conn_t *)p->data)->req;
+    if (req->field_id == HDR_AE && req->ae_cut) {
+        /* A cut item could read "gzip;q=0" as "gzip": keep whole items only,
+         * and nothing of later Accept-Encoding headers either. */
+        while (req->ae_len > 0 && req->ae[req->ae_len - 1] != ',')
+            req->ae_len--;
+    }
     req->field_id = HDR_OTHER;
     if (++req->nheaders > HTTP_HEADER_COUNT_MAX)
         return req_fail(req, 431, "headers_too_large", "more than 100 request headers");
@@ -473,7 +482,7 @@ void conn_finish(conn_t *c)
 {
     if (c->state == CONN_CLOSING || c->finish)
         return;
-    if (c->gzip) {
+    if (c->gzip && c->state == CONN_STREAM) {
         /* A clean end of the gzip member: final block, CRC32, ISIZE. */
         msg_t *m = msg_alloc(GZS_TRAILER_LEN);
         if (m != NULL) {

@@ -293,6 +293,7 @@ static void route_admitted(conn_t *c, cluster_verdict_t v)
     if (v != CLUSTER_ADMITTED) {
         free(c->query);
         c->query = NULL;
+        c->gzip = 0; /* answered in plain bytes */
         route_over_limit(c, v);
         return;
     }

@@ -27,6 +27,7 @@ static const char stream_hello[] = ": sse-bridge " SSE_BRIDGE_VERSION "\n\n";
  * as a gzip segment, built on the first gzip subscriber and shared by all. */
 typedef struct frame_s {
     msg_t *plain;    /* identity bytes (a reference) */
+    size_t payload;  /* the publisher's payload bytes, compared to the threshold */
     msg_t *gz;       /* gzip segment (a reference), NULL until needed */
     gzs_info_t info; /* the segment's CRC and length */
     int gz_failed;   /* building the segment failed: gzip streams miss it */
@@ -35,7 +36,8 @@ typedef struct frame_s {
 static msg_t *frame_gz(bridge_t *br, frame_t *f)
 {
     if (f->gz == NULL && !f->gz_failed) {
-        int compress = (long)f->plain->len > br->cfg->compression_threshold;
+        size_t payload = f->payload != 0 ? f->payload : f->plain->len;
+        int compress = (long)payload > br->cfg->compression_threshold;
         uint64_t t0 = uv_hrtime();
         f->gz = gzs_segment(&br->gz, f->plain->data, f->plain->len, compress, &f->info);
         br->stats.gzip_ns += uv_hrtime() - t0;
@@ -268,7 +270,7 @@ void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t 
         log_warn("dropped message on '%s': %s", chan->name, err);
         return;
     }
-    frame_t f = {.plain = sse_frame_msg(&env.ev)};
+    frame_t f = {.plain = sse_frame_msg(&env.ev), .payload = env.ev.data_len};
     if (f.plain == NULL) {
         log_error("dropped message on '%s': out of memory", chan->name);
         envelope_free(&env);

@@ -338,10 +338,19 @@ static int set_id(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t w
     return 0;
 }
 
+static const char *const yes[] = {"on", "true", "yes", "1"};
+static const char *const no[] = {"off", "false", "no", "0"};
+
+static int is_bool_word(const char *v)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
 {
-    static const char *const yes[] = {"on", "true", "yes", "1"};
-    static const char *const no[] = {"off", "false", "no", "0"};
     for (size_t i = 0; i < 4; i++) {
         if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
             *(int *)field(cfg, o) = strcmp(v, yes[i]) == 0;
@@ -522,8 +531,12 @@ static cfg_result_t scan_args(int argc, char **argv, FILE *out, char *err, size_
             text_errf(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
             return CFG_ERROR;
         }
-        /* A switch given alone ("--reuseport") means on and takes no value. */
-        if (name[len] != '=' && o->set != set_bool) {
+        /* A switch alone ("--reuseport") means on; it takes a separate value
+         * only when the next word is one of its values ("--compression off"). */
+        if (name[len] != '=' && o->set == set_bool) {
+            if (i + 1 < argc && is_bool_word(argv[i + 1]))
+                i++;
+        } else if (name[len] != '=') {
             if (i + 1 >= argc) {
                 text_errf(err, errlen, "option --%s needs a value", o->name);
                 return CFG_ERROR;
@@ -564,7 +577,15 @@ cfg_result_t cfg_parse(cfg_t *cfg, int argc, char **argv, FILE *out, char *err, 
         const char *name = argv[i] + 2;
         const opt_t *o = find_opt(name);
         const char *eq = strchr(name, '=');
-        const char *v = eq != NULL ? eq + 1 : o->set == set_bool ? "on" : argv[++i];
+        const char *v;
+        if (eq != NULL)
+            v = eq + 1;
+        else if (o->set != set_bool)
+            v = argv[++i];
+        else if (i + 1 < argc && is_bool_word(argv[i + 1]))
+            v = argv[++i];
+        else
+            v = "on";
         if (apply(cfg, o, v, 0, err, errlen) < 0)
             return CFG_ERROR;
     }

@@ -46,7 +46,7 @@ static const flag_t flags[] = {
 };
 #define FLAG_COUNT ((int)(sizeof(flags) / sizeof(flags[0])))
 
-/* Switches ("--reuseport") take a value only after '=': alone they mean on. */
+/* Switches ("--reuseport") alone mean on; the table tests use "--flag=value". */
 static int is_switch(const char *flag)
 {
     return strcmp(flag, "reuseport") == 0 || strcmp(flag, "compression") == 0;
@@ -755,7 +755,7 @@ START_TEST(flag_given_last_without_a_value_is_an_error)
     cfg_t c;
     char err[ERR_LEN] = "", flag[64], expect[128];
     if (is_switch(flags[_i].flag))
-        return; /* covered by a_switch_alone_is_on_and_takes_no_separate_value */
+        return; /* covered by a_switch_alone_is_on_and_takes_only_its_own_words_as_a_value */
     snprintf(flag, sizeof(flag), "--%s", flags[_i].flag);
     snprintf(expect, sizeof(expect), "option --%s needs a value", flags[_i].flag);
     ck_assert_int_eq(run(&c, err, "--log-level", "debug", flag, NULL), CFG_ERROR);
@@ -764,7 +764,7 @@ START_TEST(flag_given_last_without_a_value_is_an_error)
 }
 END_TEST
 
-START_TEST(a_switch_alone_is_on_and_takes_no_separate_value)
+START_TEST(a_switch_alone_is_on_and_takes_only_its_own_words_as_a_value)
 {
     cfg_t c;
     char err[ERR_LEN] = "";
@@ -775,8 +775,14 @@ START_TEST(a_switch_alone_is_on_and_takes_no_separate_value)
     ck_assert_int_eq(c.reuseport, 1);
     ck_assert_int_eq(c.coalesce_ms, 5);
     cfg_free(&c);
-    ck_assert_int_eq(run(&c, err, "--reuseport", "on", NULL), CFG_ERROR);
-    ck_assert_str_eq(err, "unexpected argument 'on' (see --help)");
+    ck_assert_msg(run(&c, err, "--reuseport", "on", "--compression", "off", NULL) == CFG_OK, "%s",
+                  err);
+    ck_assert_int_eq(c.reuseport, 1);
+    ck_assert_int_eq(c.compression, 0);
+    cfg_free(&c);
+    /* Only a switch's own words are taken as its value. */
+    ck_assert_int_eq(run(&c, err, "--reuseport", "maybe", NULL), CFG_ERROR);
+    ck_assert_str_eq(err, "unexpected argument 'maybe' (see --help)");
     cfg_free(&c);
     ck_assert_msg(run(&c, err, "--reuseport=off", NULL) == CFG_OK, "%s", err);
     ck_assert_int_eq(c.reuseport, 0);
@@ -934,7 +940,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, positional_argument_is_an_error);
     tcase_add_loop_test(tc, flag_given_last_without_a_value_is_an_error, 0, FLAG_COUNT);
     tcase_add_test(tc, a_value_that_looks_like_a_flag_is_taken_as_the_value);
-    tcase_add_test(tc, a_switch_alone_is_on_and_takes_no_separate_value);
+    tcase_add_test(tc, a_switch_alone_is_on_and_takes_only_its_own_words_as_a_value);
     tcase_add_test(tc, cfg_free_is_safe_after_every_result_and_twice);
     suite_add_tcase(s, tc);
 
