@@ -64,6 +64,24 @@ static void route_healthz(conn_t *c)
     conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
 }
 
+/* /readyz: may a load balancer send new clients here? Not while draining,
+ * nor while Redis delivery is lost (streams would get nothing). */
+static void route_readyz(conn_t *c)
+{
+    bridge_t *br = c->br;
+    const char *reason = br->draining ? "draining" : !rsub_is_up(&br->rsub) ? "redis_unavailable" : NULL;
+    char body[160];
+    int n;
+    if (reason == NULL)
+        n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"bridge\":\"%s\"}",
+                     br->cfg->bridge_id);
+    else
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"not_ready\",\"reason\":\"%s\",\"bridge\":\"%s\"}", reason,
+                     br->cfg->bridge_id);
+    conn_respond(c, reason == NULL ? 200 : 503, "application/json", body, (size_t)n, NULL, 0);
+}
+
 static cJSON *json_obj(cJSON *parent, const char *name)
 {
     cJSON *o = cJSON_CreateObject();
@@ -350,9 +368,9 @@ static void routes_dispatch_path(conn_t *c, int method, const char *url, size_t 
     query_split_target(url, len, &path, &plen, &query, &qlen);
 #define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, plen) == 0)
     int events = PATH_IS("/events"), flask = PATH_IS("/stream"), healthz = PATH_IS("/healthz");
-    int health = PATH_IS("/sse/health");
+    int health = PATH_IS("/sse/health"), readyz = PATH_IS("/readyz");
 #undef PATH_IS
-    if (!events && !flask && !healthz && !health) {
+    if (!events && !flask && !healthz && !health && !readyz) {
         route_reject(c, 404, "not_found", "no route for ", path, plen, "");
         return;
     }
@@ -366,6 +384,10 @@ static void routes_dispatch_path(conn_t *c, int method, const char *url, size_t 
     }
     if (health) {
         route_health(c);
+        return;
+    }
+    if (readyz) {
+        route_readyz(c);
         return;
     }
     if (c->br->draining) {
