@@ -54,18 +54,25 @@ void rlink_init(rlink_t *link, uv_loop_t *loop, const cfg_t *cfg, const char *na
 
 static void rlink_timer_closed(uv_handle_t *h);
 
+/* The end of a stop: frees the context now (outside hiredis callbacks, so
+ * safe) and closes the timer, unless the disconnect callback did. */
+static void rlink_teardown(rlink_t *link)
+{
+    if (link->ac != NULL) {
+        redisAsyncContext *ac = link->ac;
+        link->ac = NULL;
+        redisAsyncFree(ac);
+    }
+    if (!uv_is_closing((uv_handle_t *)&link->timer))
+        uv_close((uv_handle_t *)&link->timer, rlink_timer_closed);
+}
+
 static void rlink_timer_cb(uv_timer_t *t)
 {
     rlink_t *link = t->data;
     if (link->state == RLINK_STOPPED) {
         /* A graceful stop ran out of time. */
-        if (link->ac != NULL) {
-            redisAsyncContext *ac = link->ac;
-            link->ac = NULL;
-            redisAsyncFree(ac); /* its disconnect callback may close the timer */
-        }
-        if (!uv_is_closing((uv_handle_t *)&link->timer))
-            uv_close((uv_handle_t *)&link->timer, rlink_timer_closed);
+        rlink_teardown(link);
         return;
     }
     if (link->state == RLINK_CONNECTING && link->ac != NULL) {
@@ -206,11 +213,5 @@ void rlink_stop(rlink_t *link, rlink_cb on_stopped, int graceful)
         redisAsyncDisconnect(link->ac);
         return;
     }
-    if (link->ac != NULL) {
-        redisAsyncContext *ac = link->ac;
-        link->ac = NULL;
-        redisAsyncFree(ac); /* its disconnect callback may close the timer */
-    }
-    if (!uv_is_closing((uv_handle_t *)&link->timer))
-        uv_close((uv_handle_t *)&link->timer, rlink_timer_closed);
+    rlink_teardown(link);
 }
