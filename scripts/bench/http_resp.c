@@ -241,3 +241,137 @@ long hr_body(hr_t *h, char *buf, size_t len)
     }
     return (long)out;
 }
+
+/* ---- replies to pipelined requests ---- */
+
+void hrr_init(hrr_t *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+static int hrr_fail(hrr_t *r, int err)
+{
+    if (r->err == 0)
+        r->err = err;
+    return r->err;
+}
+
+/* Reads a complete reply head (n bytes with its blank line): status, body
+ * length, Connection: close. Returns 0 or an HR_E* code. */
+static int hrr_parse_head(hrr_t *r, const char *p, size_t n, int *has_length)
+{
+    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+        return HR_EBAD;
+    unsigned status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return HR_EBAD;
+        status = status * 10 + (unsigned)(p[i] - '0');
+    }
+    r->status = (uint16_t)status;
+    r->close = p[7] == '0'; /* HTTP/1.0 closes unless told otherwise */
+    r->body_left = 0;
+    *has_length = 0;
+    const char *end = p + n, *line = memchr(p, '\n', n);
+    while (line != NULL && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (eol == NULL)
+            break;
+        size_t len = (size_t)(eol - line);
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        const char *colon = memchr(line, ':', len);
+        if (colon != NULL) {
+            size_t nlen = (size_t)(colon - line);
+            const char *v = colon + 1;
+            size_t vlen = len - nlen - 1;
+            while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                vlen--;
+            }
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            if (nlen == 14 && strncasecmp(line, "content-length", 14) == 0) {
+                uint64_t cl = 0;
+                if (vlen == 0)
+                    return HR_EBAD;
+                for (size_t i = 0; i < vlen; i++) {
+                    if (v[i] < '0' || v[i] > '9' || cl > MAX_CHUNK)
+                        return HR_EBAD;
+                    cl = cl * 10 + (uint64_t)(v[i] - '0');
+                }
+                r->body_left = cl;
+                *has_length = 1;
+            } else if (nlen == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
+                if (has_word(v, vlen, "chunked"))
+                    return HR_ECHUNK;
+            } else if (nlen == 10 && strncasecmp(line, "connection", 10) == 0) {
+                if (has_word(v, vlen, "close"))
+                    r->close = 1;
+                else if (has_word(v, vlen, "keep-alive"))
+                    r->close = 0;
+            }
+        }
+        line = eol;
+    }
+    return 0;
+}
+
+/* The reply whose head was just read is over: report it unless interim. */
+static void hrr_done(hrr_t *r, hrr_cb cb, void *arg)
+{
+    r->in_body = 0;
+    if (r->status >= 100 && r->status < 200)
+        return;
+    r->replies++;
+    cb(arg, r->status, r->close);
+}
+
+int hrr_feed(hrr_t *r, const char *buf, size_t len, hrr_cb cb, void *arg)
+{
+    size_t i = 0;
+    if (r->err != 0)
+        return r->err;
+    while (i < len) {
+        if (r->in_body) {
+            size_t n = len - i;
+            if (n > r->body_left)
+                n = (size_t)r->body_left;
+            i += n;
+            r->body_left -= n;
+            if (r->body_left == 0)
+                hrr_done(r, cb, arg);
+            continue;
+        }
+        /* Head bytes up to and including the blank line. */
+        char c = buf[i++];
+        if (r->head_len == 0 && (c == '\r' || c == '\n'))
+            continue; /* stray line ends between replies */
+        if (r->head_len == HRR_HEAD_MAX)
+            return hrr_fail(r, HR_ETOOBIG);
+        r->head[r->head_len++] = c;
+        size_t h = r->head_len;
+        if (c != '\n' || h < 2)
+            continue;
+        int blank = r->head[h - 2] == '\n' ||
+                    (h >= 3 && r->head[h - 2] == '\r' && r->head[h - 3] == '\n');
+        if (!blank)
+            continue;
+        int has_length;
+        int rc = hrr_parse_head(r, r->head, h, &has_length);
+        r->head_len = 0;
+        if (rc != 0)
+            return hrr_fail(r, rc);
+        int no_body = (r->status >= 100 && r->status < 200) || r->status == 204 ||
+                      r->status == 304;
+        if (no_body) {
+            r->body_left = 0;
+        } else if (!has_length) {
+            return hrr_fail(r, HR_EBAD); /* close-delimited: cannot be pipelined */
+        }
+        r->in_body = 1;
+        if (r->body_left == 0)
+            hrr_done(r, cb, arg);
+    }
+    return 0;
+}

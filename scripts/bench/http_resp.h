@@ -49,4 +49,34 @@ const char *hr_strerror(int err);
 /* Frees what the reader holds; it may be hr_init()ed again. */
 void hr_free(hr_t *h);
 
+/* ---- replies to pipelined requests (the publisher's HTTP mode) ----
+ * A keep-alive connection carries a series of responses, each framed by
+ * Content-Length (or without a body: 1xx, 204, 304). Chunked or
+ * close-delimited replies cannot be told apart on a pipelined connection
+ * and are refused (HR_ECHUNK, HR_EBAD); interim 1xx replies are skipped. */
+
+#define HRR_HEAD_MAX 4096 /* bytes a reply head may take */
+
+typedef struct hrr_s {
+    char head[HRR_HEAD_MAX]; /* the head being read */
+    uint32_t head_len;       /* bytes in head */
+    uint16_t status;         /* status of the reply whose body is being skipped */
+    uint8_t in_body;         /* skipping a body (private) */
+    uint8_t close;           /* that reply carries "Connection: close" */
+    int err;                 /* first error, 0 while healthy (sticky) */
+    uint64_t body_left;      /* body bytes of the current reply still to come */
+    uint64_t replies;        /* final replies completed so far */
+} hrr_t;
+
+/* Called once per complete final reply with its status and whether it asked
+ * to close the connection. */
+typedef void (*hrr_cb)(void *arg, int status, int close);
+
+/* Prepares a reader for a connection's replies. */
+void hrr_init(hrr_t *r);
+
+/* Feeds reply bytes (split anywhere). Calls cb for each reply they complete.
+ * Returns 0, or the sticky HR_E* code (HR_ETOOBIG, HR_EBAD, HR_ECHUNK). */
+int hrr_feed(hrr_t *r, const char *buf, size_t len, hrr_cb cb, void *arg);
+
 #endif

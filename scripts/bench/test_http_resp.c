@@ -186,6 +186,116 @@ START_TEST(plain_body_is_passed_through)
 }
 END_TEST
 
+/* ---- pipelined replies (the publisher's HTTP mode) ---- */
+
+typedef struct replies_s {
+    int n;           /* replies seen */
+    int status[8];   /* their statuses */
+    int close[8];    /* their close flags */
+} replies_t;
+
+static void on_reply(void *arg, int status, int close)
+{
+    replies_t *r = arg;
+    if (r->n < 8) {
+        r->status[r->n] = status;
+        r->close[r->n] = close;
+    }
+    r->n++;
+}
+
+#define NCHAN_201                                                                                  \
+    "HTTP/1.1 201 Created\r\nServer: nginx/1.22.1\r\nContent-Type: text/plain\r\n"                 \
+    "Content-Length: 20\r\nConnection: keep-alive\r\n\r\nqueued messages: 1\r\n"
+
+typedef struct reply_case_s {
+    const char *name; /* what the case shows */
+    const char *in;   /* a series of replies */
+    size_t in_len;    /* bytes in in */
+    int rc;           /* expected hrr_feed() result after all of in */
+    int n;            /* replies expected */
+    int status[3];    /* their statuses */
+    int close[3];     /* their close flags */
+} reply_case_t;
+
+static const reply_case_t reply_cases[] = {
+    {"two pipelined nchan replies",
+     S(NCHAN_201 "HTTP/1.1 202 Accepted\r\nContent-Length: 3\r\n\r\nabc"), 0, 2, {201, 202}, {0, 0}},
+    {"an interim 100 is skipped",
+     S("HTTP/1.1 100 Continue\r\n\r\n" NCHAN_201), 0, 1, {201}, {0}},
+    {"204 and 304 carry no body",
+     S("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n"
+       "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+     0, 3, {204, 304, 200}, {0, 0, 0}},
+    {"connection close is reported",
+     S("HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno"), 0, 1,
+     {413}, {1}},
+    {"http/1.0 closes by default",
+     S("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"), 0, 1, {200}, {1}},
+    {"a stray line end between replies",
+     S("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n\r\n" NCHAN_201), 0, 2, {201, 201},
+     {0, 0}},
+    {"a chunked reply is refused",
+     S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), HR_ECHUNK, 0, {0}, {0}},
+    {"a reply without a length is refused", S("HTTP/1.1 200 OK\r\n\r\nbody"), HR_EBAD, 0, {0}, {0}},
+    {"a bad length is refused", S("HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"), HR_EBAD, 0,
+     {0}, {0}},
+    {"not http", S("SSH-2.0-OpenSSH\r\n\r\n"), HR_EBAD, 0, {0}, {0}},
+    {"an incomplete body is not a reply yet",
+     S("HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\nabc"), 0, 0, {0}, {0}},
+};
+
+START_TEST(reply_reader_frames_pipelined_replies_in_every_split)
+{
+    const reply_case_t *c = &reply_cases[_i];
+    /* Whole, byte by byte, and in two pieces at every point. */
+    for (size_t split = 0; split <= c->in_len + 1; split++) {
+        hrr_t *r = malloc(sizeof(*r));
+        ck_assert_ptr_nonnull(r);
+        hrr_init(r);
+        replies_t got;
+        memset(&got, 0, sizeof(got));
+        int rc = 0;
+        if (split == c->in_len + 1) {
+            for (size_t i = 0; i < c->in_len && rc == 0; i++)
+                rc = hrr_feed(r, c->in + i, 1, on_reply, &got);
+        } else {
+            rc = hrr_feed(r, c->in, split, on_reply, &got);
+            if (rc == 0)
+                rc = hrr_feed(r, c->in + split, c->in_len - split, on_reply, &got);
+        }
+        ck_assert_msg(rc == c->rc, "%s (split %zu): rc %d, want %d", c->name, split, rc, c->rc);
+        ck_assert_msg(got.n == c->n, "%s (split %zu): %d replies, want %d", c->name, split, got.n,
+                      c->n);
+        for (int i = 0; i < c->n && i < 3; i++) {
+            ck_assert_int_eq(got.status[i], c->status[i]);
+            ck_assert_int_eq(got.close[i], c->close[i]);
+        }
+        ck_assert_int_eq((int)r->replies, c->n);
+        free(r);
+    }
+}
+END_TEST
+
+START_TEST(reply_reader_refuses_a_head_over_the_limit)
+{
+    hrr_t *r = malloc(sizeof(*r));
+    ck_assert_ptr_nonnull(r);
+    hrr_init(r);
+    replies_t got;
+    memset(&got, 0, sizeof(got));
+    char *big = malloc(HRR_HEAD_MAX + 100);
+    ck_assert_ptr_nonnull(big);
+    memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 21);
+    memset(big + 21, 'a', HRR_HEAD_MAX + 100 - 21);
+    ck_assert_int_eq(hrr_feed(r, big, HRR_HEAD_MAX + 100, on_reply, &got), HR_ETOOBIG);
+    ck_assert_int_eq(hrr_feed(r, S(NCHAN_201), on_reply, &got), HR_ETOOBIG); /* sticky */
+    ck_assert_int_eq(got.n, 0);
+    free(big);
+    free(r);
+}
+END_TEST
+
 static Suite *http_resp_suite(void)
 {
     Suite *s = suite_create("http_resp");
@@ -198,6 +308,12 @@ static Suite *http_resp_suite(void)
     tc = tcase_create("body");
     tcase_add_loop_test(tc, chunked_body_decodes_the_same_in_every_split, 0, NCASES(chunk_cases));
     tcase_add_test(tc, plain_body_is_passed_through);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("replies");
+    tcase_add_loop_test(tc, reply_reader_frames_pipelined_replies_in_every_split, 0,
+                        NCASES(reply_cases));
+    tcase_add_test(tc, reply_reader_refuses_a_head_over_the_limit);
     suite_add_tcase(s, tc);
     return s;
 }
