@@ -34,7 +34,7 @@ Flask example::
             return {"error": "event bus unavailable"}, 503
         except SSEPublishError as e:  # bad channel, event, id, size, ...
             return {"error": str(e)}, 400
-        return {"id": event_id}  # e.g. "1732500000000-0", the SSE id too
+        return {"id": event_id}  # e.g. "1732500000000-0@summary_progress", the SSE id too
 
 and in the browser::
 
@@ -45,7 +45,7 @@ What goes on the wire, for ``publish(r, "alpha", {"pct": 40}, event="progress")`
 at history=True (one EVALSHA; the script XADDs, then PUBLISHes)::
 
     XADD {sse}:history:alpha MAXLEN ~ 1000 * format envelope json {"event":"progress","data":{"pct":40},"ts":1732500000000}
-    PUBLISH alpha \\x1e{"id":"1732500000000-0","event":"progress","data":{"pct":40},"ts":1732500000000}
+    PUBLISH alpha \\x1e{"id":"1732500000000-0@alpha","event":"progress","data":{"pct":40},"ts":1732500000000}
 
 History stream entries (key ``history_prefix + channel``, default
 ``"{sse}:history:<channel>"``; the ``{sse}`` hash tag keeps them in the same
@@ -58,10 +58,14 @@ Redis Cluster slot as the bridge's own keys) have two fields:
     the JSON object exactly as published, minus the ``"id"`` key, which is
     the entry id itself. The published payload is therefore, byte for byte,
     ``(b"\\x1e" if format == "envelope" else b"") + b'{"id":"' + entry_id +
-    b'",' + json[1:]``.
+    b'@' + channel + b'",' + json[1:]``.
 
-Ids are per channel (each channel has its own stream): they increase
-strictly within a channel, not across channels.
+The SSE id of a history event is ``"<entry id>@<channel>"`` (what publish()
+returns): the channel makes it a resume position the bridge can use however
+many channels a client follows. Stream ids are per channel (each channel has
+its own stream): they increase strictly within a channel, not across
+channels. Ids of that shape are reserved for history; give your own ids
+(history=False) another shape.
 
 Flask channels: the bridge reads channels listed in its ``--flask-channels``
 (default ``sse``) as flask-sse JSON ``{"data","type","id","retry"}`` and
@@ -140,6 +144,7 @@ _HISTORY_ID_OVERHEAD = len(b'"id":"",') + HISTORY_ID_MAX_BYTES
 # ARGV[3]  the JSON object without "id" (starts with '{"', it always has "data")
 # ARGV[4]  what precedes the JSON on the channel: "\x1e", or "" (flask-sse)
 # ARGV[5]  the stream's "format" field
+# Publishes the event with "id" = "<entry id>@<channel>".
 # Returns {entry id, receivers of the PUBLISH}.
 _HISTORY_LUA = b"""
 local id
@@ -148,7 +153,7 @@ if ARGV[2] == '' then
 else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'format', ARGV[5], 'json', ARGV[3])
 end
-local n = redis.call('PUBLISH', ARGV[1], ARGV[4] .. '{"id":"' .. id .. '",' .. string.sub(ARGV[3], 2))
+local n = redis.call('PUBLISH', ARGV[1], ARGV[4] .. '{"id":"' .. id .. '@' .. ARGV[1] .. '",' .. string.sub(ARGV[3], 2))
 return {id, n}
 """
 
@@ -296,8 +301,9 @@ def publish(r, channel, data, event=None, id=None, target=None, history=True, ts
         ``register_script``, which reloads it after NOSCRIPT) atomically
         XADDs the event to the stream ``history_prefix + channel`` (capped
         at about ``maxlen`` entries with ``MAXLEN ~``; None: uncapped) and
-        PUBLISHes it with the entry id (e.g. ``"1732500000000-0"``) as its
-        ``"id"``. False: one plain PUBLISH.
+        PUBLISHes it with ``"<entry id>@<channel>"`` (e.g.
+        ``"1732500000000-0@alpha"``) as its ``"id"``, which is what publish()
+        returns. False: one plain PUBLISH.
     ts
         True: add ``"ts"``, the current time in ms since the epoch; a
         number: that value; False/None: no ``"ts"``.
@@ -382,7 +388,7 @@ def publish(r, channel, data, event=None, id=None, target=None, history=True, ts
             raise _size_error(what, len(payload), max_bytes)
         return _wrap_connection_errors(lambda: r.publish(channel.encode("ascii"), payload), "PUBLISH " + channel)
 
-    size = len(prefix) + len(body) + _HISTORY_ID_OVERHEAD
+    size = len(prefix) + len(body) + _HISTORY_ID_OVERHEAD + 1 + len(channel)
     if size > max_bytes:
         raise _size_error(what, size, max_bytes, " (with room for a %d-byte history id)" % HISTORY_ID_MAX_BYTES)
     key = (history_prefix + channel).encode("utf-8")
@@ -391,7 +397,8 @@ def publish(r, channel, data, event=None, id=None, target=None, history=True, ts
             b"flask-sse" if flask else b"envelope"]
     res = _wrap_connection_errors(lambda: script(keys=[key], args=args), "history publish on " + channel)
     entry_id = res[0]
-    return entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
+    entry_id = entry_id.decode("ascii") if isinstance(entry_id, bytes) else str(entry_id)
+    return entry_id + "@" + channel
 
 
 def publish_plain(r, channel, text, max_bytes=DEFAULT_MAX_BYTES, flask_channels=DEFAULT_FLASK_CHANNELS):

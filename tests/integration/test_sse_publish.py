@@ -32,9 +32,18 @@ def compact(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def id_tuple(entry_id):
+def id_tuple(event_id):
+    """(ms, seq) of a history event id "<ms>-<seq>@<channel>"."""
+    entry_id, _, _ = event_id.partition("@")
     ms, seq = entry_id.split("-")
     return int(ms), int(seq)
+
+
+def entry_of(event_id, channel):
+    """The stream entry id inside a history event id, checking its channel."""
+    entry_id, at, chan = event_id.partition("@")
+    assert at == "@" and chan == channel, event_id
+    return entry_id
 
 
 class Tap:
@@ -143,7 +152,7 @@ def test_history_publishes_the_stream_entry_id_and_stores_the_envelope_without_i
     assert list(obj) == ["id", "event", "data", "retry", "target", "ts"]
     assert obj["id"] == eid and obj["event"] == "progress" and obj["data"] == {"pct": 40}
     entries = r.xrange(history_key("alpha"))
-    assert [e[0].decode() for e in entries] == [eid]
+    assert [e[0].decode() for e in entries] == [entry_of(eid, "alpha")]
     fields = entries[0][1]
     assert set(fields) == {b"format", b"json"} and fields[b"format"] == b"envelope"
     stored = fields[b"json"]
@@ -158,7 +167,7 @@ def test_history_ids_strictly_increase_and_equal_the_xadd_ids_and_the_published_
     returned = [publish(r, "beta", "n%d" % i) for i in range(40)]
     published = [json.loads(t.next()[1][1:]) for _ in returned]
     stream = r.xrange(history_key("beta"))
-    assert [e[0].decode() for e in stream] == returned
+    assert [e[0].decode() for e in stream] == [entry_of(x, "beta") for x in returned]
     assert [p["id"] for p in published] == returned
     assert [p["data"] for p in published] == ["n%d" % i for i in range(40)]
     ids = [id_tuple(x) for x in returned]
@@ -180,7 +189,7 @@ def test_history_stream_is_capped_near_maxlen_and_keeps_the_newest(r):
         last = publish(r, "gamma", i, maxlen=50)
     n = r.xlen(history_key("gamma"))
     assert 50 <= n <= 60, n
-    assert r.xrevrange(history_key("gamma"), count=1)[0][0].decode() == last
+    assert r.xrevrange(history_key("gamma"), count=1)[0][0].decode() == entry_of(last, "gamma")
     assert json.loads(r.xrevrange(history_key("gamma"), count=1)[0][1][b"json"])["data"] == 299
     for i in range(80):
         publish(r, "beta", i, maxlen=None)  # uncapped
@@ -297,11 +306,11 @@ def test_payload_too_large_names_both_sizes_and_the_limit_is_exact(r, tap):
         publish(r, "alpha", "x" * 989, history=False, ts=False, max_bytes=1000)
     assert (ei.value.size, ei.value.limit) == (1001, 1000)
     assert "1001" in str(ei.value) and "1000" in str(ei.value)
-    # history: counted with room for the longest stream id ('"id":"' + 41 + '",')
-    publish(r, "alpha", "x" * 939, ts=False, max_bytes=1000)
+    # history: counted with room for the longest id ('"id":"' + 41 + '@alpha",')
+    publish(r, "alpha", "x" * 933, ts=False, max_bytes=1000)
     assert len(t.next()[1]) <= 1000
     with pytest.raises(PayloadTooLarge) as ei:
-        publish(r, "alpha", "x" * 940, ts=False, max_bytes=1000)
+        publish(r, "alpha", "x" * 934, ts=False, max_bytes=1000)
     assert (ei.value.size, ei.value.limit) == (1001, 1000)
     with pytest.raises(PayloadTooLarge) as ei:
         publish_plain(r, "alpha", "y" * 1001, max_bytes=1000)
@@ -464,7 +473,7 @@ def test_the_largest_payload_the_helper_accepts_is_delivered_by_the_bridge(bridg
     redis_server.wait_subscribed(["alpha"])
     exact = "x" * (4096 - 12)  # history=False: exactly 4096 bytes
     publish(r, "alpha", exact, history=False, ts=False, max_bytes=4096)
-    near = "y" * (4096 - 61)  # history: the largest accepted with room for any id
+    near = "y" * (4096 - 67)  # history: the largest accepted with room for any id@alpha
     eid = publish(r, "alpha", near, ts=False, max_bytes=4096)
     assert c.next_event().data == exact
     ev = c.next_event()
