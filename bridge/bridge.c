@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "replay.h"
 #include "stream.h"
 
 #define BRIDGE_BACKLOG 1024
@@ -81,6 +82,11 @@ static void bridge_sweep_cb(uv_timer_t *t)
 }
 
 static void bridge_drain_cb(uv_timer_t *t);
+
+static void bridge_on_subscribed(void *arg, hub_chan_t *chan)
+{
+    replay_on_subscribed(arg, chan);
+}
 
 static void bridge_signal_cb(uv_signal_t *s, int signum)
 {
@@ -202,7 +208,9 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     uv_signal_start(&br->sigterm, bridge_signal_cb, SIGTERM);
     uv_signal_start(&br->sigint, bridge_signal_cb, SIGINT);
 
+    replay_init(br);
     rsub_init(&br->rsub, loop, &br->hub, cfg, stream_on_message, stream_on_status, br);
+    br->rsub.on_subscribed = bridge_on_subscribed;
     rsub_start(&br->rsub);
     cluster_init(&br->cluster, br);
     cluster_start(&br->cluster);
@@ -217,6 +225,7 @@ static void bridge_finish(bridge_t *br)
     br->draining = 2;
     rsub_stop(&br->rsub, NULL);
     cluster_stop(&br->cluster);
+    replay_stop(br);
     uv_close((uv_handle_t *)&br->heartbeat, NULL);
     uv_close((uv_handle_t *)&br->sweep, NULL);
     uv_close((uv_handle_t *)&br->drain, NULL);

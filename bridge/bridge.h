@@ -32,6 +32,15 @@ typedef struct bridge_stats_s {
     uint64_t gzip_ns;             /* time spent building segments */
     uint64_t gzip_bytes_in;       /* identity bytes of gzip deliveries */
     uint64_t gzip_bytes_out;      /* segment bytes of gzip deliveries */
+    uint64_t resumes;             /* streams opened with a valid resume cursor */
+    uint64_t resume_ignored;      /* Last-Event-IDs that were no cursor (custom ids) */
+    uint64_t replayed_events;     /* history events replayed to resuming streams */
+    uint64_t replay_duplicates;   /* live events dropped as already replayed */
+    uint64_t replay_malformed;    /* history entries that were not the publisher's */
+    uint64_t replays_failed;      /* resumes cut short because Redis could not answer */
+    uint64_t resets_sent;         /* "reset" events: a client may have missed events */
+    uint64_t catchups;            /* channel catch-ups after Redis came back */
+    uint64_t caught_up_events;    /* history events delivered by catch-ups */
 } bridge_stats_t;
 
 typedef struct bridge_s {
@@ -44,6 +53,9 @@ typedef struct bridge_s {
     uv_check_t flush_check;    /* flushes queued writes after I/O callbacks */
     uv_prepare_t flush_prepare;/* flushes writes queued by timers, before polling */
     uv_timer_t coalesce;       /* with --coalesce-ms: the deferred flush */
+    uv_timer_t replay_pump;    /* retries replays and catch-ups that wait */
+    list_t replay_wait;        /* replays waiting for subscriptions or queue room */
+    list_t catchups;           /* channel catch-ups under way */
     uv_signal_t sigterm;       /* graceful shutdown */
     uv_signal_t sigint;        /* graceful shutdown */
     hub_t hub;                 /* channel -> streams */

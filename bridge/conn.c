@@ -21,8 +21,9 @@
 #define HTTP_XFF_MAX 1024 /* X-Forwarded-For kept (its rightmost bytes) */
 
 #define HTTP_AE_MAX 256   /* Accept-Encoding kept (longer lists are cut) */
+#define HTTP_LEID_MAX 4096 /* a longer Last-Event-ID is no cursor of ours */
 
-enum { HDR_OTHER = 0, HDR_XFF, HDR_AE };
+enum { HDR_OTHER = 0, HDR_XFF, HDR_AE, HDR_LEID };
 
 struct http_req_s {
     llhttp_t parser;             /* llhttp state, data points to the conn */
@@ -35,6 +36,9 @@ struct http_req_s {
     char ae[HTTP_AE_MAX];        /* Accept-Encoding, several headers joined by ',' */
     size_t ae_len;               /* bytes in ae */
     int ae_cut;                  /* ae overflowed: its last item is incomplete */
+    char leid[HTTP_LEID_MAX];    /* Last-Event-ID (the last such header) */
+    size_t leid_len;             /* bytes in leid */
+    int leid_state;              /* 0 absent, 1 present, -1 too long */
     char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
     size_t url_len;              /* bytes in url */
     size_t header_bytes;         /* header names and values seen so far */
@@ -86,6 +90,8 @@ static int on_message_begin(llhttp_t *p)
     c->req->has_xff = 0;
     c->req->ae_len = 0;
     c->req->ae_cut = 0;
+    c->req->leid_len = 0;
+    c->req->leid_state = 0;
     return 0;
 }
 
@@ -128,6 +134,10 @@ static int on_header_field_complete(llhttp_t *p)
         if (req->has_xff && req->xff_len < HTTP_XFF_MAX)
             req->xff[req->xff_len++] = ','; /* repeated headers form one list */
         req->has_xff = 1;
+    } else if (req->field_len == 13 && strncasecmp(req->field, "Last-Event-ID", 13) == 0) {
+        req->field_id = HDR_LEID;
+        req->leid_len = 0;
+        req->leid_state = 1;
     } else if (req->field_len == 15 && strncasecmp(req->field, "Accept-Encoding", 15) == 0) {
         req->field_id = HDR_AE;
         if (req->ae_len > 0 && req->ae_len < HTTP_AE_MAX)
@@ -158,6 +168,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         memcpy(req->ae + req->ae_len, at, n);
         req->ae_len += n;
         req->ae_cut |= n < len;
+    } else if (req->field_id == HDR_LEID && req->leid_state == 1) {
+        if (len > HTTP_LEID_MAX - req->leid_len) {
+            req->leid_state = -1;
+        } else {
+            memcpy(req->leid + req->leid_len, at, len);
+            req->leid_len += len;
+        }
     }
     return on_header_data(p, at, len);
 }
@@ -183,7 +200,10 @@ static int on_message_complete(llhttp_t *p)
     c->keep_alive = (uint8_t)llhttp_should_keep_alive(p);
     http_req_t *req = c->req;
     http_headers_t h = {.xff = req->has_xff ? req->xff : NULL, .xff_len = req->xff_len,
-                        .ae = req->ae, .ae_len = req->ae_len};
+                        .ae = req->ae, .ae_len = req->ae_len,
+                        /* too long: no cursor of ours, but still "an id was sent" */
+                        .leid = req->leid_state != 0 ? req->leid : NULL,
+                        .leid_len = req->leid_state == 1 ? req->leid_len : 0};
     routes_dispatch(c, llhttp_get_method(p), req->url, req->url_len, &h);
     /* Stop parsing once the connection is a stream, parked, closing or done. */
     if (c->state != CONN_HTTP || c->finish || c->parked)
@@ -554,6 +574,7 @@ static void conn_close_cb(uv_handle_t *h)
     free(c->req);
     free(c->client_id);
     free(c->query);
+    free(c->cursor);
     free(c);
     bridge_conn_closed(br);
 }
@@ -584,6 +605,8 @@ void conn_request_done(conn_t *c)
     c->req = NULL;
     free(c->query);
     c->query = NULL;
+    free(c->cursor);
+    c->cursor = NULL;
 }
 
 int conn_peer_ip(conn_t *c, char *out)

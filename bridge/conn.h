@@ -40,6 +40,8 @@ typedef struct http_headers_s {
     size_t xff_len;  /* bytes in xff */
     const char *ae;  /* Accept-Encoding (repeated headers joined; "" when absent) */
     size_t ae_len;   /* bytes in ae */
+    const char *leid;/* Last-Event-ID, NULL when absent (or too long to be a cursor) */
+    size_t leid_len; /* bytes in leid */
 } http_headers_t;
 
 typedef struct conn_s {
@@ -74,6 +76,9 @@ typedef struct conn_s {
     gzs_stream_t gz;           /* its running CRC and length, for the trailer */
     char *query;               /* the parked request's query, re-read once admitted */
     size_t query_len;          /* bytes in query */
+    char *cursor;              /* the parked request's resume cursor, NULL for none */
+    size_t cursor_len;         /* bytes in cursor */
+    struct replay_s *replay;   /* the resume under way, NULL when live */
 } conn_t;
 
 /* Accepts a pending connection on the bridge's listener. */

@@ -44,7 +44,7 @@ static void route_healthz(conn_t *c)
 {
     bridge_t *br = c->br;
     const bridge_stats_t *s = &br->stats;
-    char body[1024];
+    char body[2048];
     int n = snprintf(
         body, sizeof(body),
         "{\"status\":\"ok\",\"bridge\":\"%s\",\"version\":\"%s\",\"redis\":\"%s\","
@@ -52,7 +52,10 @@ static void route_healthz(conn_t *c)
         "\"connections_opened\":%llu,\"connections_closed\":%llu,\"slow_consumer_drops\":%llu,"
         "\"messages_received\":%llu,\"messages_malformed\":%llu,\"messages_oversize\":%llu,"
         "\"events_sent\":%llu,\"heartbeats_sent\":%llu,\"requests_rejected\":%llu,"
-        "\"redis_reconnects\":%llu,\"bytes_sent\":%llu}}",
+        "\"redis_reconnects\":%llu,\"bytes_sent\":%llu,"
+        "\"resumes\":%llu,\"resume_ignored\":%llu,\"replayed_events\":%llu,"
+        "\"replay_duplicates\":%llu,\"replay_malformed\":%llu,\"replays_failed\":%llu,"
+        "\"resets_sent\":%llu,\"catchups\":%llu,\"caught_up_events\":%llu}}",
         br->cfg->bridge_id, SSE_BRIDGE_VERSION, rsub_is_up(&br->rsub) ? "up" : "down",
         br->draining ? "true" : "false", (unsigned long long)br->nstreams,
         (unsigned long long)s->connections_opened, (unsigned long long)s->connections_closed,
@@ -60,7 +63,11 @@ static void route_healthz(conn_t *c)
         (unsigned long long)s->messages_malformed, (unsigned long long)s->messages_oversize,
         (unsigned long long)s->events_sent, (unsigned long long)s->heartbeats_sent,
         (unsigned long long)s->requests_rejected, (unsigned long long)br->rsub.reconnects,
-        (unsigned long long)s->bytes_sent);
+        (unsigned long long)s->bytes_sent, (unsigned long long)s->resumes,
+        (unsigned long long)s->resume_ignored, (unsigned long long)s->replayed_events,
+        (unsigned long long)s->replay_duplicates, (unsigned long long)s->replay_malformed,
+        (unsigned long long)s->replays_failed, (unsigned long long)s->resets_sent,
+        (unsigned long long)s->catchups, (unsigned long long)s->caught_up_events);
     conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
 }
 
@@ -178,6 +185,9 @@ typedef struct stream_req_s {
     size_t client_id_len;                    /* bytes in client_id */
     int has_client_id;                       /* client_id was in the query */
     int no_compression;                      /* compression=none was in the query */
+    char cursor[ROUTE_QUERY_VAL_MAX + 1];    /* decoded last_event_id */
+    size_t cursor_len;                       /* bytes in cursor */
+    int has_cursor;                          /* last_event_id was in the query */
     char val[ROUTE_QUERY_VAL_MAX + 1];       /* scratch for each decoded value */
 } stream_req_t;
 
@@ -242,7 +252,7 @@ static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int fla
     char key[256];
     size_t klen, vlen, pos = 0;
     int r;
-    sr->n = sr->has_chans = sr->has_client_id = sr->no_compression = 0;
+    sr->n = sr->has_chans = sr->has_client_id = sr->no_compression = sr->has_cursor = 0;
     while (query != NULL && (r = query_next(query, qlen, &pos, key, sizeof(key), &klen, sr->val,
                                             sizeof(sr->val), &vlen)) != 0) {
         if (r < 0) {
@@ -257,6 +267,10 @@ static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int fla
             memcpy(sr->client_id, sr->val, vlen + 1);
             sr->client_id_len = vlen;
             sr->has_client_id = 1;
+        } else if (strcmp(key, "last_event_id") == 0) {
+            memcpy(sr->cursor, sr->val, vlen + 1);
+            sr->cursor_len = vlen;
+            sr->has_cursor = 1;
         } else if (strcmp(key, "compression") == 0) {
             if (strcmp(sr->val, "none") != 0 && strcmp(sr->val, "gzip") != 0) {
                 route_reject(c, 400, "invalid_query", "compression must be none or gzip, not ",
@@ -319,7 +333,7 @@ static void route_admitted(conn_t *c, cluster_verdict_t v)
     stream_req_t *sr = &route_sr;
     if (route_stream_parse(c, c->query, c->query_len, c->flask_alias) == 0 &&
         stream_open(c, sr->names, sr->lens, sr->n, sr->has_client_id ? sr->client_id : NULL,
-                    sr->client_id_len) != 0)
+                    sr->client_id_len, c->cursor, c->cursor_len) != 0)
         conn_respond_error(c, 500, "internal", "out of memory", NULL);
     if (c->state != CONN_STREAM) {
         cluster_release(&c->br->cluster, c);
@@ -329,6 +343,8 @@ static void route_admitted(conn_t *c, cluster_verdict_t v)
         /* Inside llhttp: the reader frees the parser once it returns. */
         free(c->query);
         c->query = NULL;
+        free(c->cursor);
+        c->cursor = NULL;
         c->parked = 0;
     } else {
         conn_request_done(c);
@@ -353,6 +369,21 @@ static void route_stream(conn_t *c, const char *query, size_t qlen, int flask_al
         memcpy(c->query, query, qlen);
     c->query[qlen] = '\0';
     c->query_len = qlen;
+    /* The resume cursor: the Last-Event-ID header (what a browser sends on
+     * its own reconnects) wins over the query's last_event_id (what a page
+     * put in the URL, maybe long ago). */
+    const char *cur = h->leid != NULL ? h->leid : route_sr.has_cursor ? route_sr.cursor : NULL;
+    size_t cur_len = h->leid != NULL ? h->leid_len : route_sr.cursor_len;
+    if (cur != NULL) {
+        c->cursor = malloc(cur_len + 1);
+        if (c->cursor == NULL) {
+            conn_respond_error(c, 500, "internal", "out of memory", NULL);
+            return;
+        }
+        memcpy(c->cursor, cur, cur_len);
+        c->cursor[cur_len] = '\0';
+        c->cursor_len = cur_len;
+    }
     c->flask_alias = (uint8_t)flask_alias;
     c->gzip = (uint8_t)(c->br->cfg->compression && !route_sr.no_compression &&
                         gzs_accepts(h->ae, h->ae_len));

@@ -83,6 +83,8 @@ static void rsub_on_reply(redisAsyncContext *ac, void *r, void *privdata)
             rsub_set_up(rs, 1);
         if (chan != NULL) {
             chan->rstate = RCHAN_SUBSCRIBED;
+            if (chan->nsubs > 0 && rs->on_subscribed != NULL)
+                rs->on_subscribed(rs->arg, chan);
             rsub_sync(rs, chan);
         }
     } else if (strcmp(kind, "unsubscribe") == 0) {
@@ -146,6 +148,11 @@ void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rsub_m
 void rsub_start(rsub_t *rs)
 {
     rlink_start(&rs->link);
+}
+
+int rsub_chan_live(const hub_chan_t *chan)
+{
+    return chan->rstate == RCHAN_SUBSCRIBED;
 }
 
 int rsub_is_up(const rsub_t *rs)

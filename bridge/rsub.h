@@ -26,6 +26,7 @@ typedef struct rsub_s {
     uint64_t reconnects;        /* times delivery came back after the first */
     int ever_up;                /* 1 once the first connection came up */
     void (*stopped_cb)(struct rsub_s *); /* rsub_stop's callback */
+    void (*on_subscribed)(void *arg, hub_chan_t *chan); /* Redis confirmed a channel (may be NULL) */
 } rsub_t;
 
 /* Prepares rs; nothing happens until rsub_start. */
@@ -40,6 +41,9 @@ void rsub_start(rsub_t *rs);
  * flight per channel. Frees chan (hub_chan_release) when nothing refers to
  * it any more, so chan must not be used after this call. */
 void rsub_sync(rsub_t *rs, hub_chan_t *chan);
+
+/* 1 when Redis delivers chan (its SUBSCRIBE was confirmed). */
+int rsub_chan_live(const hub_chan_t *chan);
 
 /* 1 while subscribed and delivering. */
 int rsub_is_up(const rsub_t *rs);

@@ -11,6 +11,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "replay.h"
 #include "sse_frame.h"
 
 #define STREAM_HEAD(encoding)                                                                      \
@@ -21,7 +22,7 @@
     "Vary: Accept-Encoding\r\n" encoding "\r\n"
 static const char stream_head[] = STREAM_HEAD("");
 static const char stream_head_gzip[] = STREAM_HEAD("Content-Encoding: gzip\r\n");
-static const char stream_hello[] = ": sse-bridge " SSE_BRIDGE_VERSION "\n\n";
+static const char stream_banner[] = ": sse-bridge " SSE_BRIDGE_VERSION "\n\n";
 
 /* One message on its way to many streams: the identity bytes, and the same
  * as a gzip segment, built on the first gzip subscriber and shared by all. */
@@ -31,6 +32,9 @@ typedef struct frame_s {
     msg_t *gz;       /* gzip segment (a reference), NULL until needed */
     gzs_info_t info; /* the segment's CRC and length */
     int gz_failed;   /* building the segment failed: gzip streams miss it */
+    hub_chan_t *chan;/* the channel, for a history event */
+    hid_t id;        /* its history id, when has_id */
+    int has_id;      /* a history event */
 } frame_t;
 
 static msg_t *frame_gz(bridge_t *br, frame_t *f)
@@ -48,7 +52,8 @@ static msg_t *frame_gz(bridge_t *br, frame_t *f)
     return f->gz;
 }
 
-static void frame_send(bridge_t *br, conn_t *c, frame_t *f)
+/* Sends f to c now, whatever its state. */
+static void frame_send_now(bridge_t *br, conn_t *c, frame_t *f)
 {
     if (!c->gzip) {
         conn_send(c, f->plain);
@@ -65,26 +70,63 @@ static void frame_send(bridge_t *br, conn_t *c, frame_t *f)
     br->stats.gzip_bytes_out += g->len;
 }
 
+/* Sends f to c, or holds it while c's replay runs. */
+static void frame_send(bridge_t *br, conn_t *c, frame_t *f)
+{
+    if (c->replay == NULL) {
+        frame_send_now(br, c, f);
+        return;
+    }
+    msg_t *g = c->gzip ? frame_gz(br, f) : NULL;
+    if (c->gzip && g == NULL) {
+        conn_close(c, "gzip segment failed");
+        return;
+    }
+    replay_hold(c, f->plain, g, &f->info, f->chan, f->has_id ? &f->id : NULL);
+}
+
 static void frame_done(frame_t *f)
 {
     msg_unref(f->plain);
     msg_unref(f->gz);
 }
 
-/* Sends m, built for this one stream, in the stream's encoding. */
-static void stream_send_one(bridge_t *br, conn_t *c, msg_t *m)
+void stream_send_now(conn_t *c, msg_t *m)
 {
     frame_t f = {.plain = msg_ref(m)};
-    frame_send(br, c, &f);
+    frame_send_now(c->br, c, &f);
     frame_done(&f);
 }
 
-/* Sends m to every stream; gzip streams share one segment. */
-static void stream_broadcast(bridge_t *br, msg_t *m)
+void stream_send_frame(conn_t *c, msg_t *plain, msg_t *gz, const gzs_info_t *info)
+{
+    if (gz == NULL) {
+        conn_send(c, plain);
+        return;
+    }
+    conn_send_gz(c, gz, info);
+    c->br->stats.gzip_bytes_in += plain->len;
+    c->br->stats.gzip_bytes_out += gz->len;
+}
+
+/* Sends m to every stream (held for those replaying, or skipped when
+ * skip_replaying); gzip streams share one segment. */
+static void stream_broadcast(bridge_t *br, msg_t *m, int skip_replaying)
 {
     frame_t f = {.plain = msg_ref(m)};
-    for (list_t *n = br->streams.next; n != &br->streams; n = n->next)
-        frame_send(br, list_entry(n, conn_t, node), &f);
+    for (list_t *n = br->streams.next; n != &br->streams; n = n->next) {
+        conn_t *c = list_entry(n, conn_t, node);
+        if (c->replay == NULL || !skip_replaying)
+            frame_send(br, c, &f);
+    }
+    frame_done(&f);
+}
+
+void stream_broadcast_chan(bridge_t *br, hub_chan_t *chan, msg_t *m)
+{
+    frame_t f = {.plain = msg_ref(m)};
+    for (uint32_t i = 0; i < chan->nsubs; i++)
+        frame_send(br, list_entry(chan->subs[i], conn_t, sub), &f);
     frame_done(&f);
 }
 
@@ -102,11 +144,12 @@ static msg_t *stream_system_msg(bridge_t *br, const char *status, long retry)
 static void stream_chan_emptied(hub_chan_t *chan, void *arg)
 {
     bridge_t *br = arg;
+    replay_chan_emptied(br, chan);
     rsub_sync(&br->rsub, chan);
 }
 
 /* The "connected" event's JSON: who we are and what the client gets. */
-static char *stream_connected_json(const bridge_t *br, const conn_t *c)
+static char *stream_connected_json(const bridge_t *br, const conn_t *c, int resumed)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *chans = cJSON_CreateArray();
@@ -122,24 +165,27 @@ static char *stream_connected_json(const bridge_t *br, const conn_t *c)
         cJSON_AddItemToArray(chans, cJSON_CreateString(c->sub.links[i].chan->name));
     cJSON_AddItemToObject(o, "channels", chans);
     cJSON_AddNumberToObject(o, "heartbeat_interval", br->cfg->heartbeat_interval);
+    cJSON_AddBoolToObject(o, "resumed", resumed);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
 }
 
-/* The opening comment and the "connected" event (identity bytes). */
-static msg_t *stream_hello_msg(bridge_t *br, const conn_t *c)
+/* The opening comment and the "connected" event (identity bytes), with
+ * the stream's cursor as its id when it has one. */
+static msg_t *stream_hello_msg(bridge_t *br, const conn_t *c, const char *cursor, size_t cursor_len,
+                               int resumed)
 {
-    char *json = stream_connected_json(br, c);
+    char *json = stream_connected_json(br, c, resumed);
     if (json == NULL)
         return NULL;
-    sse_event_t ev = {.event = "connected", .event_len = 9,
+    sse_event_t ev = {.event = "connected", .event_len = 9, .id = cursor, .id_len = cursor_len,
                       .retry = jitter_ms(&br->rng, (uint32_t)br->cfg->retry_ms), .data = json,
                       .data_len = strlen(json)};
-    size_t hl = sizeof(stream_hello) - 1;
+    size_t hl = sizeof(stream_banner) - 1;
     msg_t *m = msg_alloc(hl + sse_frame_size(&ev));
     if (m != NULL) {
-        memcpy(m->data, stream_hello, hl);
+        memcpy(m->data, stream_banner, hl);
         sse_frame_write(&ev, m->data + hl);
     }
     free(json);
@@ -164,7 +210,7 @@ void stream_refuse(conn_t *c, uint32_t retry_ms, const char *data, size_t len)
 {
     sse_event_t ev = {.event = "limit", .event_len = 5, .retry = (long)retry_ms, .data = data,
                       .data_len = len};
-    size_t hl = sizeof(stream_head) - 1, cl = sizeof(stream_hello) - 1;
+    size_t hl = sizeof(stream_head) - 1, cl = sizeof(stream_banner) - 1;
     msg_t *m = msg_alloc(hl + cl + sse_frame_size(&ev));
     if (m == NULL) {
         conn_close(c, "out of memory");
@@ -172,15 +218,36 @@ void stream_refuse(conn_t *c, uint32_t retry_ms, const char *data, size_t len)
     }
     c->gzip = 0; /* a few bytes: identity */
     memcpy(m->data, stream_head, hl);
-    memcpy(m->data + hl, stream_hello, cl);
+    memcpy(m->data + hl, stream_banner, cl);
     sse_frame_write(&ev, m->data + hl + cl);
     conn_send(c, m);
     msg_unref(m);
     conn_finish(c);
 }
 
+void stream_hello(conn_t *c, const char *cursor, size_t cursor_len, int resumed)
+{
+    bridge_t *br = c->br;
+    msg_t *hello = stream_hello_msg(br, c, cursor, cursor_len, resumed);
+    if (hello == NULL) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    stream_send_now(c, hello);
+    msg_unref(hello);
+    if (!rsub_is_up(&br->rsub)) {
+        /* The client learns at once that events may be late. */
+        msg_t *m = stream_system_msg(br, "degraded", -1);
+        if (m != NULL) {
+            stream_send_now(c, m);
+            msg_unref(m);
+        }
+        br->degraded_sent = 1;
+    }
+}
+
 int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
-                const char *client_id, size_t client_id_len)
+                const char *client_id, size_t client_id_len, const char *cursor, size_t cursor_len)
 {
     bridge_t *br = c->br;
     msg_t *m = NULL;
@@ -202,8 +269,7 @@ int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
     }
     gzs_stream_init(&c->gz);
     m = stream_head_msg(c);
-    msg_t *hello = m != NULL ? stream_hello_msg(br, c) : NULL;
-    if (hello == NULL)
+    if (m == NULL)
         goto fail;
 
     c->state = CONN_STREAM;
@@ -214,20 +280,21 @@ int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
     br->stats.connections_opened++;
     conn_send(c, m);
     msg_unref(m);
-    stream_send_one(br, c, hello);
-    msg_unref(hello);
-    if (!rsub_is_up(&br->rsub)) {
-        /* The client learns at once that events may be late. */
-        m = stream_system_msg(br, "degraded", -1);
-        if (m != NULL) {
-            stream_send_one(br, c, m);
-            msg_unref(m);
-        }
-        br->degraded_sent = 1;
-    }
-    log_info("stream opened: client_id=%s channels=%u streams=%llu",
+    log_info("stream opened: client_id=%s channels=%u streams=%llu%s",
              c->client_id ? c->client_id : "-", (unsigned)c->sub.nlinks,
-             (unsigned long long)br->nstreams);
+             (unsigned long long)br->nstreams, cursor != NULL ? " resuming" : "");
+    int r = replay_open(c, cursor, cursor_len);
+    if (r < 0) {
+        conn_close(c, "out of memory");
+        return 0;
+    }
+    if (r == 0) {
+        /* No history now: live only, and a resuming client hears that it
+         * may have missed events. */
+        stream_hello(c, NULL, 0, 0);
+        if (br->cfg->history && c->state == CONN_STREAM && replay_cursor_valid(cursor, cursor_len))
+            replay_reset_all(c, cursor, cursor_len, "history_unavailable");
+    }
     return 0;
 
 fail:
@@ -241,6 +308,7 @@ fail:
 void stream_detach(conn_t *c, const char *reason)
 {
     bridge_t *br = c->br;
+    replay_detach(c);
     hub_leave_all(&br->hub, &c->sub, stream_chan_emptied, br);
     cluster_release(&br->cluster, c);
     br->nstreams--;
@@ -251,11 +319,9 @@ void stream_detach(conn_t *c, const char *reason)
              (unsigned long long)br->nstreams);
 }
 
-void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t len)
+void stream_deliver(bridge_t *br, hub_chan_t *chan, const char *payload, size_t len, conn_t *only)
 {
-    bridge_t *br = arg;
     const cfg_t *cfg = br->cfg;
-    br->stats.messages_received++;
     if (len > (size_t)cfg->max_message_bytes) {
         br->stats.messages_oversize++;
         log_warn("dropped message on '%s': %zu bytes, over --max-message-bytes %ld", chan->name,
@@ -270,22 +336,48 @@ void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t 
         log_warn("dropped message on '%s': %s", chan->name, err);
         return;
     }
-    frame_t f = {.plain = sse_frame_msg(&env.ev), .payload = env.ev.data_len};
+    frame_t f = {.payload = env.ev.data_len, .chan = chan};
+    f.has_id = env.ev.id != NULL && hid_of_event(env.ev.id, env.ev.id_len, chan->name, chan->len, &f.id);
+    if (f.has_id && only == NULL) {
+        /* Channel order: a history id at or before the last one delivered
+         * was delivered already (by a catch-up after Redis came back). */
+        if (chan->hist_known && hid_cmp(f.id, chan->hist_last) <= 0) {
+            br->stats.replay_duplicates++;
+            envelope_free(&env);
+            return;
+        }
+        chan->hist_last = f.id;
+        chan->hist_known = 1;
+    }
+    f.plain = sse_frame_msg(&env.ev);
     if (f.plain == NULL) {
         log_error("dropped message on '%s': out of memory", chan->name);
         envelope_free(&env);
         return;
     }
-    for (uint32_t i = 0; i < chan->nsubs; i++) {
-        conn_t *c = list_entry(chan->subs[i], conn_t, sub);
+    uint32_t nsubs = only != NULL ? 1 : chan->nsubs;
+    for (uint32_t i = 0; i < nsubs; i++) {
+        conn_t *c = only != NULL ? only : list_entry(chan->subs[i], conn_t, sub);
         if (env.target != NULL && (c->client_id == NULL || c->client_id_len != env.target_len ||
                                    memcmp(c->client_id, env.target, env.target_len) != 0))
             continue;
-        frame_send(br, c, &f);
+        if (only != NULL)
+            frame_send_now(br, c, &f); /* the replay itself: never held */
+        else
+            frame_send(br, c, &f);
         br->stats.events_sent++;
     }
     frame_done(&f);
     envelope_free(&env);
+}
+
+void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t len)
+{
+    bridge_t *br = arg;
+    br->stats.messages_received++;
+    if (replay_catchup_hold(br, chan, payload, len))
+        return;
+    stream_deliver(br, chan, payload, len, NULL);
 }
 
 void stream_on_status(void *arg, int up)
@@ -296,7 +388,7 @@ void stream_on_status(void *arg, int up)
     msg_t *m = stream_system_msg(br, up ? "recovered" : "degraded", -1);
     if (m == NULL)
         return;
-    stream_broadcast(br, m);
+    stream_broadcast(br, m, 0);
     msg_unref(m);
     br->degraded_sent = !up;
 }
@@ -313,7 +405,7 @@ void stream_heartbeat(bridge_t *br)
     msg_t *m = sse_frame_msg(&ev);
     if (m == NULL)
         return;
-    stream_broadcast(br, m);
+    stream_broadcast(br, m, 1);
     br->stats.heartbeats_sent += br->nstreams;
     msg_unref(m);
 }
@@ -322,10 +414,12 @@ void stream_shutdown_all(bridge_t *br)
 {
     for (list_t *n = br->streams.next; n != &br->streams; n = n->next) {
         conn_t *c = list_entry(n, conn_t, node);
+        /* A replay stops here; the client resumes from what it has. */
+        replay_detach(c);
         /* Each client gets its own retry so reconnections spread out. */
         msg_t *m = stream_system_msg(br, "shutdown", jitter_ms(&br->rng, (uint32_t)br->cfg->retry_ms));
         if (m != NULL) {
-            stream_send_one(br, c, m);
+            stream_send_now(c, m);
             msg_unref(m);
         }
         conn_finish(c);

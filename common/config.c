@@ -73,6 +73,8 @@ static const opt_t opts[] = {
      "gzip streams for clients that accept it (\"--compression\" alone = on)"},
     {"compression-level", "SSE_COMPRESSION_LEVEL", "N", set_int, 1, 9, OFF(compression_level), "6",
      "zlib level for payloads above the threshold (smaller ones go stored)"},
+    {"history", "SSE_HISTORY", "[on|off]", set_bool, 0, 0, OFF(history), "on",
+     "replay retained events (the publisher's history streams) to clients resuming with Last-Event-ID"},
     {"trusted-proxies", "SSE_TRUSTED_PROXIES", "CIDRS", set_cidrs, 0, 0, OFF(trusted_proxies), "",
      "comma-separated addresses/CIDRs whose X-Forwarded-For is believed"},
     {"bridge-id", "SSE_BRIDGE_ID", "ID", set_id, 0, 0, OFF(bridge_id), NULL,

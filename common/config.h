@@ -30,6 +30,7 @@ typedef struct cfg_s {
     long compression_threshold;     /* gzip payloads above this many bytes */
     int compression;                /* 1: gzip streams for clients that accept it */
     int compression_level;          /* zlib level above the threshold, 1..9 */
+    int history;                    /* 1: resume from the history streams */
     cidrlist_t trusted_proxies;     /* peers whose X-Forwarded-For is believed */
     char bridge_id[CFG_ID_MAX + 1]; /* this replica's id */
     log_level_t log_level;          /* least severe level logged */

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "histid.h"
+
 typedef struct hub_sub_s hub_sub_t;
 
 typedef struct hub_chan_s {
@@ -15,6 +17,10 @@ typedef struct hub_chan_s {
     uint32_t nsubs;           /* subscribers in subs */
     uint32_t cap;             /* capacity of subs */
     int rstate;               /* owned by the Redis subscriber; 0 = nothing in Redis */
+    hid_t hist_last;          /* newest history id delivered on the channel */
+    uint8_t hist_known;       /* hist_last is set */
+    uint8_t catching_up;      /* replaying what Redis sent while it was away */
+    void *held;               /* live payloads held during the catch-up (the bridge's) */
     struct hub_chan_s *next;  /* hash chain */
 } hub_chan_t;
 

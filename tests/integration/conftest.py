@@ -63,6 +63,7 @@ class RedisServer:
         self.proc = None
         self._log = None
         self._clients = []
+        self.extra = []  # more redis-server arguments, kept across restarts
 
     @property
     def url(self):
@@ -78,7 +79,7 @@ class RedisServer:
             self._log = open(os.path.join(self.workdir, "redis-%d.log" % p), "ab")
             self.proc = subprocess.Popen(
                 [REDIS_SERVER, "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", self.workdir],
+                 "--dir", self.workdir] + list(self.extra),
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,

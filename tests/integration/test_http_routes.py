@@ -13,7 +13,7 @@ COUNTERS = ("connections_opened", "connections_closed", "slow_consumer_drops", "
 # The contract writes this block "retry: N\nevent: connected\ndata: ...", but
 # also says every block is ordered event, id, retry, data; both orders are
 # accepted until the contract settles (see the suite's report).
-PREAMBLE_RE = re.compile(rb"\A: sse-bridge 0\.1\.0\n\n(?:retry: (\d+)\nevent: connected|event: connected\nretry: (\d+))"
+PREAMBLE_RE = re.compile(rb"\A: sse-bridge 0\.1\.0\n\nevent: connected\n(?:id: ([^\n]*)\n)?retry: (\d+)"
                          rb"\ndata: ([^\n]*)\n\n")
 
 
@@ -126,7 +126,9 @@ def test_stream_body_starts_with_version_comment_then_connected_event_with_jitte
         ev = c.connected()
         m = PREAMBLE_RE.match(c.body)
         assert m, "preamble not as specified: %r" % c.body
-        n = int(m.group(1) or m.group(2))
+        n = int(m.group(2))
+        # the id is the stream's resume cursor: one position per channel
+        assert m.group(1) == b"0-0@alpha,0-0@beta", m.group(1)
         assert 1000 <= n <= 3000, "retry %d outside [retry_ms/2, retry_ms*3/2] for --retry-ms 2000" % n
         retries.append(n)
         info = ev.json()
@@ -134,6 +136,7 @@ def test_stream_body_starts_with_version_comment_then_connected_event_with_jitte
         assert info["client_id"] == "tab-%d" % i
         assert info["channels"] == ["alpha", "beta"]
         assert info["heartbeat_interval"] == 3600
+        assert info["resumed"] is False
     assert c.parser.comments[0] == " sse-bridge 0.1.0"
 
 
