@@ -211,6 +211,7 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     replay_init(br);
     rsub_init(&br->rsub, loop, &br->hub, cfg, stream_on_message, stream_on_status, br);
     br->rsub.on_subscribed = bridge_on_subscribed;
+    br->rsub.probe_via = &br->cluster.link;
     rsub_start(&br->rsub);
     cluster_init(&br->cluster, br);
     cluster_start(&br->cluster);

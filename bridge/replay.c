@@ -530,6 +530,14 @@ static void replay_step(replay_t *rp)
     while (rp->cur < rp->n && !rp->ch[rp->cur].replay)
         rp->cur++;
     if (rp->cur == rp->n) {
+        /* A channel catching up (Redis came back) still sends what this
+         * stream may have replayed: hold on until it is done, so the
+         * duplicates are dropped here. */
+        for (uint16_t i = 0; i < c->sub.nlinks; i++)
+            if (c->sub.links[i].chan->catching_up) {
+                replay_wait(rp);
+                return;
+            }
         replay_unwait(rp);
         replay_finish(rp);
         return;

@@ -190,6 +190,14 @@ int rlink_command(rlink_t *link, redisCallbackFn *fn, void *privdata, int argc, 
     return 0;
 }
 
+void rlink_cut(rlink_t *link)
+{
+    if (link->state != RLINK_UP || link->ac == NULL)
+        return;
+    /* Pending callbacks get NULL, then the disconnect callback retries. */
+    redisAsyncFree(link->ac);
+}
+
 void rlink_reset(rlink_t *link)
 {
     if (link->ac != NULL)

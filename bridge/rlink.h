@@ -49,6 +49,11 @@ void rlink_healthy(rlink_t *link);
 int rlink_command(rlink_t *link, redisCallbackFn *fn, void *privdata, int argc, const char **argv,
                   const size_t *lens);
 
+/* Cuts an established connection at once, pending replies or not (e.g. a
+ * Redis that stopped answering); it reconnects. Not from a hiredis callback
+ * of this link. */
+void rlink_cut(rlink_t *link);
+
 /* Drops the connection (e.g. after a protocol error); it reconnects. */
 void rlink_reset(rlink_t *link);
 

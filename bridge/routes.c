@@ -55,7 +55,8 @@ static void route_healthz(conn_t *c)
         "\"redis_reconnects\":%llu,\"bytes_sent\":%llu,"
         "\"resumes\":%llu,\"resume_ignored\":%llu,\"replayed_events\":%llu,"
         "\"replay_duplicates\":%llu,\"replay_malformed\":%llu,\"replays_failed\":%llu,"
-        "\"resets_sent\":%llu,\"catchups\":%llu,\"caught_up_events\":%llu}}",
+        "\"resets_sent\":%llu,\"catchups\":%llu,\"caught_up_events\":%llu,"
+        "\"redis_probe_timeouts\":%llu}}",
         br->cfg->bridge_id, SSE_BRIDGE_VERSION, rsub_is_up(&br->rsub) ? "up" : "down",
         br->draining ? "true" : "false", (unsigned long long)br->nstreams,
         (unsigned long long)s->connections_opened, (unsigned long long)s->connections_closed,
@@ -67,7 +68,8 @@ static void route_healthz(conn_t *c)
         (unsigned long long)s->resume_ignored, (unsigned long long)s->replayed_events,
         (unsigned long long)s->replay_duplicates, (unsigned long long)s->replay_malformed,
         (unsigned long long)s->replays_failed, (unsigned long long)s->resets_sent,
-        (unsigned long long)s->catchups, (unsigned long long)s->caught_up_events);
+        (unsigned long long)s->catchups, (unsigned long long)s->caught_up_events,
+        (unsigned long long)br->rsub.probe_timeouts);
     conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
 }
 

@@ -76,6 +76,10 @@ static void rsub_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (strcmp(kind, "message") == 0) {
         redisReply *payload = reply->element[2];
+        if (is_probe) {
+            rs->probe_sent_ms = 0; /* the round trip through Redis works */
+            return;
+        }
         if (chan != NULL && payload->type == REDIS_REPLY_STRING)
             rs->on_message(rs->arg, chan, payload->str, payload->len);
     } else if (strcmp(kind, "subscribe") == 0) {
@@ -145,8 +149,45 @@ void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rsub_m
     rlink_init(&rs->link, loop, cfg, "subscriber", rsub_link_up, rsub_link_down, rs);
 }
 
+/* Every third of --redis-probe-timeout: a probe published on the command
+ * link must come back through pub/sub within the timeout, else the
+ * subscriber is cut and reconnects (a hung or black-holed Redis keeps the
+ * socket open and says nothing, and PING cannot be used on a subscribed
+ * hiredis 0.14 connection). */
+static void rsub_probe_cb(uv_timer_t *t)
+{
+    rsub_t *rs = t->data;
+    uint64_t now = uv_now(t->loop);
+    if (!rs->up) {
+        rs->probe_sent_ms = 0;
+        return;
+    }
+    if (rs->probe_sent_ms != 0) {
+        if (now - rs->probe_sent_ms < (uint64_t)rs->link.cfg->redis_probe_timeout)
+            return;
+        rs->probe_timeouts++;
+        rs->probe_sent_ms = 0;
+        log_warn("redis: probe not delivered within %d ms: reconnecting the subscriber",
+                 rs->link.cfg->redis_probe_timeout);
+        rlink_cut(&rs->link);
+        return;
+    }
+    if (rs->probe_via == NULL || rs->probe_via->state != RLINK_UP)
+        return;
+    char seq[24];
+    int n = snprintf(seq, sizeof(seq), "%llu", (unsigned long long)++rs->probe_seq);
+    const char *argv[3] = {"PUBLISH", rs->probe, seq};
+    size_t lens[3] = {7, strlen(rs->probe), (size_t)n};
+    if (rlink_command(rs->probe_via, NULL, NULL, 3, argv, lens) == 0)
+        rs->probe_sent_ms = now;
+}
+
 void rsub_start(rsub_t *rs)
 {
+    uint64_t every = (uint64_t)rs->link.cfg->redis_probe_timeout / 3;
+    uv_timer_init(rs->link.loop, &rs->probe_timer);
+    rs->probe_timer.data = rs;
+    uv_timer_start(&rs->probe_timer, rsub_probe_cb, every, every > 0 ? every : 1);
     rlink_start(&rs->link);
 }
 
@@ -171,6 +212,7 @@ void rsub_stop(rsub_t *rs, void (*stopped_cb)(rsub_t *))
 {
     rs->stopped_cb = stopped_cb;
     rs->up = 0;
+    uv_close((uv_handle_t *)&rs->probe_timer, NULL);
     rlink_stop(&rs->link, rsub_link_stopped, 0);
     hub_foreach(rs->hub, rsub_reset_chan, rs);
 }

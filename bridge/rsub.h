@@ -27,6 +27,11 @@ typedef struct rsub_s {
     int ever_up;                /* 1 once the first connection came up */
     void (*stopped_cb)(struct rsub_s *); /* rsub_stop's callback */
     void (*on_subscribed)(void *arg, hub_chan_t *chan); /* Redis confirmed a channel (may be NULL) */
+    rlink_t *probe_via;         /* the command link the probe is published on (may be NULL) */
+    uv_timer_t probe_timer;     /* publishes the probe, checks it came back */
+    uint64_t probe_sent_ms;     /* loop time of the probe in flight; 0 = none */
+    uint64_t probe_seq;         /* probes published */
+    uint64_t probe_timeouts;    /* times the probe did not come back in time */
 } rsub_t;
 
 /* Prepares rs; nothing happens until rsub_start. */

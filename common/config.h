@@ -31,6 +31,7 @@ typedef struct cfg_s {
     int compression;                /* 1: gzip streams for clients that accept it */
     int compression_level;          /* zlib level above the threshold, 1..9 */
     int history;                    /* 1: resume from the history streams */
+    int redis_probe_timeout;        /* ms for a probe to come back through pub/sub */
     cidrlist_t trusted_proxies;     /* peers whose X-Forwarded-For is believed */
     char bridge_id[CFG_ID_MAX + 1]; /* this replica's id */
     log_level_t log_level;          /* least severe level logged */

@@ -67,7 +67,7 @@ def test_reconnect_with_last_event_id_to_the_same_bridge_gets_every_missed_event
     c2.quiet_for(0.3)
     assert [e for e in c2.events if e.type not in ("connected",)][-1].json()["n"] == 12
     counters = b.counters()
-    assert counters["replayed_events"] == 7 and counters["resumes"] == 1
+    assert counters["replayed_events"] == 7 and counters["resumes"] == 1, counters
 
 
 def test_reconnect_to_another_bridge_resumes_from_the_same_id(bridge, clients, redis_server, r):
