@@ -449,20 +449,27 @@ static void replay_batch_reply(redisAsyncContext *ac, void *r, void *privdata)
             replay_send_reset(br, c, chan, &ch->pos, NULL, "missing");
         }
     }
-    for (size_t k = 0; k < range->elements; k++) {
-        hid_t id;
+    size_t k;
+    for (k = 0; k < range->elements; k++) {
+        hid_t id = ch->pos; /* kept when the entry has no readable id */
         size_t len = entry_payload(range->element[k], chan, &entry_buf, &entry_buf_cap, &id);
         if (len == 0) {
             br->stats.replay_malformed++;
+            ch->pos = id;
             continue;
         }
+        /* No more than the queue takes: the rest is read again later (a
+         * stream with an empty queue always takes one, as live would). */
+        if (c->wq_bytes > 0 &&
+            c->wq_bytes + rp->held_bytes + len > (size_t)br->cfg->max_queue_bytes)
+            break;
         ch->pos = id;
         stream_deliver(br, chan, entry_buf, len, c);
         br->stats.replayed_events++;
         if (rp->c == NULL || c->state != CONN_STREAM)
             return; /* closed as a slow consumer: the record went with it */
     }
-    if ((int)range->elements < rp->batch) {
+    if (k == range->elements && (int)range->elements < rp->batch) {
         ch->replay = 0; /* this channel is done */
         rp->cur++;
     }
@@ -477,8 +484,7 @@ static int replay_batch_size(const replay_t *rp)
     long room = cfg->max_queue_bytes - (long)c->wq_bytes - (long)rp->held_bytes;
     if (room < cfg->max_queue_bytes / 4)
         return 0;
-    long n = room / cfg->max_message_bytes;
-    return n < 1 ? 1 : n > REPLAY_BATCH_MAX ? REPLAY_BATCH_MAX : (int)n;
+    return REPLAY_BATCH_MAX;
 }
 
 static int replay_all_subscribed(const conn_t *c)
@@ -533,11 +539,16 @@ static void replay_step(replay_t *rp)
         /* A channel catching up (Redis came back) still sends what this
          * stream may have replayed: hold on until it is done, so the
          * duplicates are dropped here. */
-        for (uint16_t i = 0; i < c->sub.nlinks; i++)
-            if (c->sub.links[i].chan->catching_up) {
+        for (uint16_t i = 0; i < c->sub.nlinks; i++) {
+            /* Likewise while a channel's subscription is down (it comes
+             * back with a catch-up from the channel's last id, which may
+             * be older than what this stream replayed). */
+            const hub_chan_t *chan = c->sub.links[i].chan;
+            if (chan->catching_up || !rsub_chan_live(chan)) {
                 replay_wait(rp);
                 return;
             }
+        }
         replay_unwait(rp);
         replay_finish(rp);
         return;
