@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   libuv1-dev libhiredis-dev zlib1g-dev libcjson-dev check node-llhttp
-  redis-server redis-tools
+  redis-server redis-tools redis-sentinel
   python3 python3-redis python3-pytest
   curl ca-certificates procps
 )
