@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -209,12 +210,25 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     uv_signal_start(&br->sigint, bridge_signal_cb, SIGINT);
 
     replay_init(br);
-    rsub_init(&br->rsub, loop, &br->hub, cfg, stream_on_message, stream_on_status, br);
+    if (cfg->nsentinels > 0) {
+        sentinel_init(&br->sentinel, loop, cfg, &br->redis_addr);
+    } else {
+        snprintf(br->redis_addr.host, sizeof(br->redis_addr.host), "%s", cfg->redis_host);
+        br->redis_addr.port = cfg->redis_port;
+    }
+    rsub_init(&br->rsub, loop, &br->hub, cfg, &br->redis_addr, stream_on_message, stream_on_status,
+              br);
     br->rsub.on_subscribed = bridge_on_subscribed;
+    br->rsub.on_probe = replay_on_probe;
     br->rsub.probe_via = &br->cluster.link;
     rsub_start(&br->rsub);
     cluster_init(&br->cluster, br);
     cluster_start(&br->cluster);
+    if (cfg->nsentinels > 0) {
+        sentinel_follow(&br->sentinel, &br->rsub.link);
+        sentinel_follow(&br->sentinel, &br->cluster.link);
+        sentinel_start(&br->sentinel);
+    }
     return 0;
 }
 
@@ -226,6 +240,8 @@ static void bridge_finish(bridge_t *br)
     br->draining = 2;
     rsub_stop(&br->rsub, NULL);
     cluster_stop(&br->cluster);
+    if (br->cfg->nsentinels > 0)
+        sentinel_stop(&br->sentinel);
     replay_stop(br);
     uv_close((uv_handle_t *)&br->heartbeat, NULL);
     uv_close((uv_handle_t *)&br->sweep, NULL);

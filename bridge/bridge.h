@@ -13,6 +13,7 @@
 #include "list.h"
 #include "msg.h"
 #include "rsub.h"
+#include "sentinel.h"
 
 #define BRIDGE_READ_BUF 65536 /* the one read buffer shared by every connection */
 
@@ -56,9 +57,13 @@ typedef struct bridge_s {
     uv_timer_t replay_pump;    /* retries replays and catch-ups that wait */
     list_t replay_wait;        /* replays waiting for subscriptions or queue room */
     list_t catchups;           /* channel catch-ups under way */
+    uint64_t barrier_sent;     /* replay barriers published on the probe channel */
+    uint64_t barrier_seen;     /* the newest barrier that came back through pub/sub */
     uv_signal_t sigterm;       /* graceful shutdown */
     uv_signal_t sigint;        /* graceful shutdown */
     hub_t hub;                 /* channel -> streams */
+    rlink_addr_t redis_addr;   /* where the Redis links connect (written by Sentinel) */
+    sentinel_t sentinel;       /* with redis-sentinel://: finds and follows the master */
     rsub_t rsub;               /* the Redis subscriber */
     cluster_t cluster;         /* the cluster-wide connection pool */
     uint64_t started_ms;       /* wall-clock start, ms since the epoch */

@@ -334,7 +334,7 @@ static void cluster_link_up(rlink_t *link)
     cl->force_reassert = 1;
     cl->renew_inflight = 0;
     cluster_renew(cl, cl->br->cfg->lease_ms);
-    log_info("cluster: pool connected at %s:%d", link->cfg->redis_host, link->cfg->redis_port);
+    log_info("cluster: pool connected at %s:%d", link->addr->host, link->addr->port);
 }
 
 static void cluster_link_down(rlink_t *link)
@@ -349,7 +349,7 @@ void cluster_init(cluster_t *cl, bridge_t *br)
     memset(cl, 0, sizeof(*cl));
     cl->br = br;
     hub_init(&cl->ips);
-    rlink_init(&cl->link, br->loop, br->cfg, "pool", cluster_link_up, cluster_link_down, cl);
+    rlink_init(&cl->link, br->loop, br->cfg, &br->redis_addr, "pool", cluster_link_up, cluster_link_down, cl);
     uv_timer_init(br->loop, &cl->renew);
     cl->renew.data = cl;
 }

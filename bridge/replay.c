@@ -3,8 +3,14 @@
  * Ordering argument, per channel: a replay's first Redis command is sent
  * only once the subscriber has confirmed the channel, so an event is either
  * published before that command runs (then XRANGE/XINFO see it) or after
- * (then it arrives live and is held). Held events whose id the replay
- * already covered are dropped: the client sees each event once, in order.
+ * (then it arrives live and is held). An event can be both: published
+ * after the first command and before a later XRANGE, its pub/sub copy may
+ * still be unread on the subscriber's socket when the XRANGE reply comes
+ * (two connections, read in any order). So the replay ends only after a
+ * barrier, published on the command link after its last XRANGE, came back
+ * through pub/sub: every live copy of what XRANGE saw was read (and held)
+ * before it. Held events whose id the replay already covered are dropped:
+ * the client sees each event once, in order.
  *
  * Records (replay_t, catchup_t) outlive what they serve while a reply is
  * pending: a closed stream leaves c == NULL, a freed channel is looked up
@@ -22,6 +28,7 @@
 
 #define REPLAY_BATCH_MAX 100 /* entries per XRANGE */
 #define REPLAY_PUMP_MS 5     /* retry period of waiting replays and catch-ups */
+#define REPLAY_BARRIER_RESEND_MS 500 /* a barrier not back by then is published again */
 #define REPLAY_KEY_MAX (CFG_PREFIX_MAX + 16 + CHAN_NAME_MAX)
 #define REPLAY_TOKEN_MAX (HID_TEXT_MAX + 1 + CHAN_NAME_MAX) /* "<id>@<channel>" */
 
@@ -61,6 +68,8 @@ struct replay_s {
     uint32_t nheld;   /* entries in held */
     uint32_t capheld; /* capacity of held */
     size_t held_bytes;/* identity bytes in held */
+    uint64_t barrier; /* the barrier the end waits for; 0 = none published yet */
+    uint64_t barrier_ms; /* loop time it was published */
 };
 
 typedef struct catchup_s {
@@ -495,6 +504,50 @@ static int replay_all_subscribed(const conn_t *c)
     return 1;
 }
 
+/* 1 once the replay's barrier came back through pub/sub (see the top of
+ * this file); publishes it when none is out, and again when it is overdue
+ * (the command link or the subscriber dropped it). */
+static int replay_barrier_passed(replay_t *rp)
+{
+    bridge_t *br = rp->br;
+    if (rp->barrier != 0 && br->barrier_seen >= rp->barrier)
+        return 1;
+    uint64_t now = uv_now(br->loop);
+    if (rp->barrier == 0 || now - rp->barrier_ms >= REPLAY_BARRIER_RESEND_MS) {
+        char b[24];
+        int n = snprintf(b, sizeof(b), "b%llu", (unsigned long long)(br->barrier_sent + 1));
+        if (rsub_publish_probe(&br->rsub, b, (size_t)n) == 0) {
+            rp->barrier = ++br->barrier_sent;
+            rp->barrier_ms = now;
+        }
+    }
+    return 0;
+}
+
+void replay_on_probe(void *arg, const char *payload, size_t len)
+{
+    bridge_t *br = arg;
+    uint64_t seq = 0;
+    if (len < 2 || len > 21 || payload[0] != 'b')
+        return; /* a health probe */
+    for (size_t i = 1; i < len; i++) {
+        if (payload[i] < '0' || payload[i] > '9')
+            return;
+        seq = seq * 10 + (uint64_t)(payload[i] - '0');
+    }
+    if (seq <= br->barrier_seen)
+        return;
+    br->barrier_seen = seq;
+    /* Replays waiting for it end now rather than at the next pump. */
+    list_t *n = br->replay_wait.next;
+    while (n != &br->replay_wait) {
+        replay_t *rp = list_entry(n, replay_t, node);
+        n = n->next;
+        if (rp->barrier != 0 && rp->barrier <= seq)
+            replay_step(rp);
+    }
+}
+
 static void replay_step(replay_t *rp)
 {
     conn_t *c = rp->c;
@@ -548,6 +601,10 @@ static void replay_step(replay_t *rp)
                 replay_wait(rp);
                 return;
             }
+        }
+        if (!replay_barrier_passed(rp)) {
+            replay_wait(rp);
+            return;
         }
         replay_unwait(rp);
         replay_finish(rp);

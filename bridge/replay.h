@@ -55,6 +55,10 @@ int replay_catchup_hold(bridge_t *br, hub_chan_t *chan, const char *payload, siz
 /* chan lost its last subscriber: its catch-up is dropped. */
 void replay_chan_emptied(bridge_t *br, hub_chan_t *chan);
 
+/* A message on the bridge's probe channel (arg is the bridge): a replay
+ * barrier ("b<seq>") that came back ends the replays waiting for it. */
+void replay_on_probe(void *arg, const char *payload, size_t len);
+
 /* Timer and lists; replay_stop closes the timer at shutdown. */
 void replay_init(bridge_t *br);
 void replay_stop(bridge_t *br);

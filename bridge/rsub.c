@@ -29,10 +29,9 @@ static void rsub_set_up(rsub_t *rs, int up)
             rs->reconnects++;
         rs->ever_up = 1;
         rlink_healthy(&rs->link);
-        log_info("redis: subscribed at %s:%d", rs->link.cfg->redis_host, rs->link.cfg->redis_port);
+        log_info("redis: subscribed at %s:%d", rs->link.addr->host, rs->link.addr->port);
     } else {
-        log_warn("redis: delivery from %s:%d lost", rs->link.cfg->redis_host,
-                 rs->link.cfg->redis_port);
+        log_warn("redis: delivery from %s:%d lost", rs->link.addr->host, rs->link.addr->port);
     }
     rs->on_status(rs->arg, up);
 }
@@ -78,6 +77,8 @@ static void rsub_on_reply(redisAsyncContext *ac, void *r, void *privdata)
         redisReply *payload = reply->element[2];
         if (is_probe) {
             rs->probe_sent_ms = 0; /* the round trip through Redis works */
+            if (rs->on_probe != NULL && payload->type == REDIS_REPLY_STRING)
+                rs->on_probe(rs->arg, payload->str, payload->len);
             return;
         }
         if (chan != NULL && payload->type == REDIS_REPLY_STRING)
@@ -137,8 +138,8 @@ static void rsub_link_down(rlink_t *link)
     rsub_set_up(rs, 0);
 }
 
-void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rsub_message_cb on_message,
-               rsub_status_cb on_status, void *arg)
+void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rlink_addr_t *addr,
+               rsub_message_cb on_message, rsub_status_cb on_status, void *arg)
 {
     memset(rs, 0, sizeof(*rs));
     rs->hub = hub;
@@ -146,7 +147,7 @@ void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rsub_m
     rs->on_status = on_status;
     rs->arg = arg;
     snprintf(rs->probe, sizeof(rs->probe), "{sse}:probe:%s", cfg->bridge_id);
-    rlink_init(&rs->link, loop, cfg, "subscriber", rsub_link_up, rsub_link_down, rs);
+    rlink_init(&rs->link, loop, cfg, addr, "subscriber", rsub_link_up, rsub_link_down, rs);
 }
 
 /* Every third of --redis-probe-timeout: a probe published on the command
@@ -172,14 +173,21 @@ static void rsub_probe_cb(uv_timer_t *t)
         rlink_cut(&rs->link);
         return;
     }
-    if (rs->probe_via == NULL || rs->probe_via->state != RLINK_UP)
-        return;
     char seq[24];
-    int n = snprintf(seq, sizeof(seq), "%llu", (unsigned long long)++rs->probe_seq);
-    const char *argv[3] = {"PUBLISH", rs->probe, seq};
-    size_t lens[3] = {7, strlen(rs->probe), (size_t)n};
-    if (rlink_command(rs->probe_via, NULL, NULL, 3, argv, lens) == 0)
+    int n = snprintf(seq, sizeof(seq), "%llu", (unsigned long long)(rs->probe_seq + 1));
+    if (rsub_publish_probe(rs, seq, (size_t)n) == 0) {
+        rs->probe_seq++;
         rs->probe_sent_ms = now;
+    }
+}
+
+int rsub_publish_probe(rsub_t *rs, const char *payload, size_t len)
+{
+    if (rs->probe_via == NULL || rs->probe_via->state != RLINK_UP)
+        return -1;
+    const char *argv[3] = {"PUBLISH", rs->probe, payload};
+    size_t lens[3] = {7, strlen(rs->probe), len};
+    return rlink_command(rs->probe_via, NULL, NULL, 3, argv, lens);
 }
 
 void rsub_start(rsub_t *rs)

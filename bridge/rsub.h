@@ -28,15 +28,17 @@ typedef struct rsub_s {
     void (*stopped_cb)(struct rsub_s *); /* rsub_stop's callback */
     void (*on_subscribed)(void *arg, hub_chan_t *chan); /* Redis confirmed a channel (may be NULL) */
     rlink_t *probe_via;         /* the command link the probe is published on (may be NULL) */
+    void (*on_probe)(void *arg, const char *payload, size_t len); /* a message on the probe
+                                                                   * channel (may be NULL) */
     uv_timer_t probe_timer;     /* publishes the probe, checks it came back */
     uint64_t probe_sent_ms;     /* loop time of the probe in flight; 0 = none */
     uint64_t probe_seq;         /* probes published */
     uint64_t probe_timeouts;    /* times the probe did not come back in time */
 } rsub_t;
 
-/* Prepares rs; nothing happens until rsub_start. */
-void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rsub_message_cb on_message,
-              rsub_status_cb on_status, void *arg);
+/* Prepares rs to subscribe at addr; nothing happens until rsub_start. */
+void rsub_init(rsub_t *rs, uv_loop_t *loop, hub_t *hub, const cfg_t *cfg, rlink_addr_t *addr,
+               rsub_message_cb on_message, rsub_status_cb on_status, void *arg);
 
 /* Connects (and keeps reconnecting with backoff + jitter until stopped). */
 void rsub_start(rsub_t *rs);
@@ -46,6 +48,11 @@ void rsub_start(rsub_t *rs);
  * flight per channel. Frees chan (hub_chan_release) when nothing refers to
  * it any more, so chan must not be used after this call. */
 void rsub_sync(rsub_t *rs, hub_chan_t *chan);
+
+/* Publishes payload on this bridge's probe channel over probe_via; it
+ * comes back through on_probe after every message Redis sent the
+ * subscriber before it. Returns 0, or -1 when the command link is down. */
+int rsub_publish_probe(rsub_t *rs, const char *payload, size_t len);
 
 /* 1 when Redis delivers chan (its SUBSCRIBE was confirmed). */
 int rsub_chan_live(const hub_chan_t *chan);

@@ -53,7 +53,9 @@ static const opt_t opts[] = {
      "address to listen on: an IPv4 address, [IPv6] address or hostname, and a port (0 = any free "
      "port)"},
     {"redis-url", "SSE_REDIS_URL", "URL", set_redis, 0, 0, 0, "redis://127.0.0.1:6379",
-     "Redis to subscribe to, as redis://[:password@]host[:port][/db]"},
+     "Redis to subscribe to, as redis://[:password@]host[:port][/db], or a master found and "
+     "followed through failovers by Sentinel, as "
+     "redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"},
     {"channels", "SSE_CHANNELS", "LIST", set_chanlist, 1, 0, OFF(channels),
      "summary_progress,summary_complete,system",
      "comma-separated channels browsers may subscribe to; 'prefix*' allows a family"},
@@ -219,19 +221,80 @@ static int set_listen(cfg_t *cfg, const opt_t *o, const char *v, char *why, size
     return 0;
 }
 
-#define REDIS_FORM "expected redis://[:password@]host[:port][/db]"
+#define REDIS_SHAPE "redis://[:password@]host[:port][/db]"
+#define SENTINEL_SHAPE "redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
+#define REDIS_FORM "expected " REDIS_SHAPE
+#define SENTINEL_FORM "expected " SENTINEL_SHAPE
+#define SENTINEL_DEFAULT_PORT 26379
 
+/* Parses "host[:port]" at *pp up to ',', '/' or the end into host and port
+ * (left as given when absent), and moves *pp past it. Returns 0, -1 for a
+ * bad host, -2 for a bad port. */
+static int parse_hostport(const char **pp, char *host, long *port)
+{
+    const char *p = *pp, *h = p;
+    char num[16];
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        if (close == NULL)
+            return -1;
+        p = close + 1;
+    } else {
+        while (host_char(*p, 1))
+            p++;
+    }
+    if (parse_host(h, (size_t)(p - h), 1, host) < 0)
+        return -1;
+    if (*p == ':') {
+        const char *d = ++p;
+        while (*p != '\0' && *p != '/' && *p != ',')
+            p++;
+        size_t n = (size_t)(p - d);
+        if (n >= sizeof(num))
+            n = sizeof(num) - 1; /* still too many digits for a port: rejected below */
+        memcpy(num, d, n);
+        num[n] = '\0';
+        if (parse_num(num, 1, 65535, port) < 0)
+            return -2;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* A Sentinel master name: what redis-sentinel accepts in its config, kept
+ * to a safe charset. */
+static int master_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
+}
+
+/* --redis-url: redis://[:password@]host[:port][/db] for one Redis, or
+ * redis-sentinel://[:password@]h1[:p1],h2[:p2]/master[/db] for a master
+ * found (and followed through failovers) by Sentinel. The password is the
+ * master's; the sentinels are asked without one. */
 static int set_redis(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
 {
-    char host[CFG_HOST_MAX], num[16];
+    char host[CFG_HOST_MAX];
     char password[sizeof(cfg->redis_password)] = "";
+    char master[sizeof(cfg->sentinel_master)] = "";
+    cfg_addr_t sentinels[CFG_SENTINELS_MAX];
+    int nsentinels = 0;
     long port = 6379, db = 0;
-    const char *p, *at, *h;
+    const char *p, *at, *form;
     (void)o;
 
-    if (strncasecmp(v, "redis://", 8) != 0)
-        goto bad_form;
-    p = v + 8;
+    int sentinel = strncasecmp(v, "redis-sentinel://", 17) == 0;
+    if (sentinel) {
+        form = SENTINEL_FORM;
+        p = v + 17;
+    } else if (strncasecmp(v, "redis://", 8) == 0) {
+        form = REDIS_FORM;
+        p = v + 8;
+    } else {
+        snprintf(why, whylen, REDIS_FORM " or " SENTINEL_SHAPE);
+        return -1;
+    }
     /* The last '@' ends the user info: the password is not percent-decoded,
      * so it may itself contain '@' (never a valid host or path byte). */
     at = strrchr(p, '@');
@@ -241,7 +304,7 @@ static int set_redis(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_
             goto bad_form;
         size_t plen = (size_t)(at - colon - 1);
         if (plen >= sizeof(password)) {
-            snprintf(why, whylen, REDIS_FORM " with a password of at most %zu bytes",
+            snprintf(why, whylen, "%s with a password of at most %zu bytes", form,
                      sizeof(password) - 1);
             return -1;
         }
@@ -250,51 +313,71 @@ static int set_redis(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_
         p = at + 1;
     }
 
-    h = p;
-    if (*p == '[') {
-        const char *close = strchr(p, ']');
-        if (close == NULL)
-            goto bad_form;
-        p = close + 1;
-    } else {
-        while (host_char(*p, 1))
-            p++;
-    }
-    if (parse_host(h, (size_t)(p - h), 1, host) < 0)
-        goto bad_form;
-
-    if (*p == ':') {
-        const char *d = ++p;
-        while (*p != '\0' && *p != '/')
-            p++;
-        size_t n = (size_t)(p - d);
-        if (n >= sizeof(num))
-            n = sizeof(num) - 1; /* still too many digits for a port: rejected below */
-        memcpy(num, d, n);
-        num[n] = '\0';
-        if (parse_num(num, 1, 65535, &port) < 0) {
-            snprintf(why, whylen, REDIS_FORM " with a port from 1 to 65535");
+    for (;;) {
+        long hport = sentinel ? SENTINEL_DEFAULT_PORT : 6379;
+        int r = parse_hostport(&p, host, &hport);
+        if (r == -2) {
+            snprintf(why, whylen, "%s with a port from 1 to 65535", form);
             return -1;
         }
+        if (r < 0)
+            goto bad_form;
+        port = hport;
+        if (sentinel) {
+            if (nsentinels == CFG_SENTINELS_MAX) {
+                snprintf(why, whylen, "%s with at most %d sentinels", form, CFG_SENTINELS_MAX);
+                return -1;
+            }
+            memcpy(sentinels[nsentinels].host, host, sizeof(host));
+            sentinels[nsentinels++].port = (int)port;
+        }
+        if (!sentinel || *p != ',')
+            break;
+        p++;
+    }
+
+    if (sentinel) {
+        /* The master name is required: Sentinel knows masters by name. */
+        const char *m = *p == '/' ? p + 1 : p;
+        size_t n = 0;
+        while (master_char(m[n]))
+            n++;
+        if (*p != '/' || n == 0 || n >= sizeof(master) || (m[n] != '\0' && m[n] != '/')) {
+            snprintf(why, whylen,
+                     "%s with a master name of 1 to %zu characters of [A-Za-z0-9_.-]", form,
+                     sizeof(master) - 1);
+            return -1;
+        }
+        memcpy(master, m, n);
+        master[n] = '\0';
+        p = m + n;
     }
     if (*p == '/') {
         p++;
         if (*p != '\0' && parse_num(p, 0, 15, &db) < 0) {
-            snprintf(why, whylen, REDIS_FORM " with a db from 0 to 15");
+            snprintf(why, whylen, "%s with a db from 0 to 15", form);
             return -1;
         }
     } else if (*p != '\0') {
         goto bad_form;
     }
 
-    memcpy(cfg->redis_host, host, sizeof(host));
+    if (sentinel) {
+        memcpy(cfg->sentinels, sentinels, sizeof(sentinels[0]) * (size_t)nsentinels);
+        cfg->redis_host[0] = '\0';
+        cfg->redis_port = 0;
+    } else {
+        memcpy(cfg->redis_host, host, sizeof(host));
+        cfg->redis_port = (int)port;
+    }
+    cfg->nsentinels = nsentinels;
+    memcpy(cfg->sentinel_master, master, sizeof(master));
     memcpy(cfg->redis_password, password, sizeof(password));
-    cfg->redis_port = (int)port;
     cfg->redis_db = (int)db;
     return 0;
 
 bad_form:
-    snprintf(why, whylen, REDIS_FORM);
+    snprintf(why, whylen, "%s", form);
     return -1;
 }
 

@@ -13,12 +13,22 @@
 #define CFG_HOST_MAX 256
 #define CFG_ID_MAX 64
 #define CFG_PREFIX_MAX 32
+#define CFG_SENTINELS_MAX 8
+#define CFG_MASTER_MAX 63
+
+typedef struct cfg_addr_s {
+    char host[CFG_HOST_MAX]; /* name or address, without IPv6 brackets */
+    int port;                /* TCP port */
+} cfg_addr_t;
 
 typedef struct cfg_s {
     char listen_host[CFG_HOST_MAX]; /* address to bind, without IPv6 brackets */
     int listen_port;                /* TCP port, 0..65535 (0 = any free port) */
-    char redis_host[CFG_HOST_MAX];  /* Redis host from --redis-url */
-    int redis_port;                 /* Redis port from --redis-url */
+    char redis_host[CFG_HOST_MAX];  /* Redis host from --redis-url; "" with Sentinel */
+    int redis_port;                 /* Redis port from --redis-url; 0 with Sentinel */
+    cfg_addr_t sentinels[CFG_SENTINELS_MAX]; /* redis-sentinel:// addresses, in order */
+    int nsentinels;                 /* entries in sentinels; 0 without Sentinel */
+    char sentinel_master[CFG_MASTER_MAX + 1]; /* the master's name at the sentinels */
     char redis_password[256];       /* AUTH password, "" for none */
     int redis_db;                   /* database index from the URL path, 0..15 */
     chanlist_t channels;            /* --channels: allowed names and families */

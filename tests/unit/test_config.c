@@ -106,6 +106,14 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
 {
     if (strcmp(flag, "listen") == 0) {
         snprintf(out, n, "%s %d", c->listen_host, c->listen_port);
+    } else if (strcmp(flag, "redis-url") == 0 && c->nsentinels > 0) {
+        size_t used = (size_t)snprintf(out, n, "sentinels");
+        for (int i = 0; i < c->nsentinels && used < n; i++)
+            used += (size_t)snprintf(out + used, n - used, "%s%s:%d", i ? "," : " ",
+                                     c->sentinels[i].host, c->sentinels[i].port);
+        if (used < n)
+            snprintf(out + used, n - used, " master %s '%s' %d%s", c->sentinel_master,
+                     c->redis_password, c->redis_db, c->redis_port == 0 ? "" : " port set");
     } else if (strcmp(flag, "redis-url") == 0) {
         snprintf(out, n, "%s %d '%s' %d", c->redis_host, c->redis_port, c->redis_password,
                  c->redis_db);
@@ -404,6 +412,12 @@ static const form_case_t form_cases[] = {
     {"redis-url", "redis://my_redis.internal", "my_redis.internal 6379 '' 0"},
     {"redis-url", "redis://10.1.2.3:65535/0", "10.1.2.3 65535 '' 0"},
     {"redis-url", "REDIS://H", "H 6379 '' 0"},
+    {"redis-url", "redis-sentinel://s1/mymaster", "sentinels s1:26379 master mymaster '' 0"},
+    {"redis-url", "redis-sentinel://:pw@s1:1,[::1]:26380,s_3/m-1.x/7",
+     "sentinels s1:1,::1:26380,s_3:26379 master m-1.x 'pw' 7"},
+    {"redis-url", "redis-sentinel://a,b,c,d,e,f,g,h/m/",
+     "sentinels a:26379,b:26379,c:26379,d:26379,e:26379,f:26379,g:26379,h:26379 master m '' 0"},
+    {"redis-url", "REDIS-SENTINEL://h:5/M", "sentinels h:5 master M '' 0"},
 };
 
 START_TEST(listen_and_redis_url_accept_their_documented_forms)
@@ -450,6 +464,10 @@ typedef struct {
 #define LISTEN_PORT "expected HOST:PORT with a port from 0 to 65535"
 #define LISTEN_HOST "expected HOST:PORT with HOST an IPv4 address, [IPv6] address or hostname"
 #define REDIS_FORM "expected redis://[:password@]host[:port][/db]"
+#define SENTINEL_FORM                                                                              \
+    "expected redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
+#define ANY_REDIS_FORM                                                                             \
+    REDIS_FORM " or redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
 #define CHAN_CHARS "has a character outside [A-Za-z0-9_.:-]"
 #define ID_MSG "expected 1 to 64 characters of [A-Za-z0-9_.:-]"
 
@@ -466,8 +484,29 @@ static const bad_case_t bad_cases[] = {
     {"listen", "[::1:80", "invalid value '[::1:80' for --listen: " LISTEN_HOST},
     {"listen", "[zz]:80", "invalid value '[zz]:80' for --listen: " LISTEN_HOST},
     {"listen", "999.1.1.1:80", "invalid value '999.1.1.1:80' for --listen: " LISTEN_HOST},
-    {"redis-url", "http://h", "invalid value 'http://h' for --redis-url: " REDIS_FORM},
-    {"redis-url", "rediss://h", "invalid value 'rediss://h' for --redis-url: " REDIS_FORM},
+    {"redis-url", "http://h", "invalid value 'http://h' for --redis-url: " ANY_REDIS_FORM},
+    {"redis-url", "rediss://h", "invalid value 'rediss://h' for --redis-url: " ANY_REDIS_FORM},
+    {"redis-url", "redis-sentinel://h",
+     "invalid value 'redis-sentinel://h' for --redis-url: " SENTINEL_FORM
+     " with a master name of 1 to 63 characters of [A-Za-z0-9_.-]"},
+    {"redis-url", "redis-sentinel://h/",
+     "invalid value 'redis-sentinel://h/' for --redis-url: " SENTINEL_FORM
+     " with a master name of 1 to 63 characters of [A-Za-z0-9_.-]"},
+    {"redis-url", "redis-sentinel://h/m m",
+     "invalid value 'redis-sentinel://h/m m' for --redis-url: " SENTINEL_FORM
+     " with a master name of 1 to 63 characters of [A-Za-z0-9_.-]"},
+    {"redis-url", "redis-sentinel://h/m/16",
+     "invalid value 'redis-sentinel://h/m/16' for --redis-url: " SENTINEL_FORM
+     " with a db from 0 to 15"},
+    {"redis-url", "redis-sentinel://h,/m",
+     "invalid value 'redis-sentinel://h,/m' for --redis-url: " SENTINEL_FORM},
+    {"redis-url", "redis-sentinel://:pw@h:0/m",
+     "invalid value 'redis-sentinel://:***@h:0/m' for --redis-url: " SENTINEL_FORM
+     " with a port from 1 to 65535"},
+    {"redis-url", "redis-sentinel://a,b,c,d,e,f,g,h,i/m",
+     "invalid value 'redis-sentinel://a,b,c,d,e,f,g,h,i/m' for --redis-url: " SENTINEL_FORM
+     " with at most 8 sentinels"},
+    {"redis-url", "redis://h,i", "invalid value 'redis://h,i' for --redis-url: " REDIS_FORM},
     {"redis-url", "redis://", "invalid value 'redis://' for --redis-url: " REDIS_FORM},
     {"redis-url", "redis://:pw@", "invalid value 'redis://:***@' for --redis-url: " REDIS_FORM},
     {"redis-url", "redis://pw@h", "invalid value 'redis://***@h' for --redis-url: " REDIS_FORM},
