@@ -6,9 +6,9 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config
-  libuv1-dev libhiredis-dev zlib1g-dev libcjson-dev check node-llhttp
+  libuv1-dev libhiredis-dev zlib1g-dev libcjson-dev check node-llhttp libssl-dev
   redis-server redis-tools redis-sentinel
-  python3 python3-redis python3-pytest
+  python3 python3-redis python3-pytest python3-jwt
   curl ca-certificates procps
 )
 
