@@ -22,8 +22,9 @@
 
 #define HTTP_AE_MAX 256   /* Accept-Encoding kept (longer lists are cut) */
 #define HTTP_LEID_MAX 4096 /* a longer Last-Event-ID is no cursor of ours */
+#define HTTP_INM_MAX 256   /* If-None-Match kept (a longer one matches nothing) */
 
-enum { HDR_OTHER = 0, HDR_XFF, HDR_AE, HDR_LEID };
+enum { HDR_OTHER = 0, HDR_XFF, HDR_AE, HDR_LEID, HDR_INM };
 
 struct http_req_s {
     llhttp_t parser;             /* llhttp state, data points to the conn */
@@ -39,6 +40,9 @@ struct http_req_s {
     char leid[HTTP_LEID_MAX];    /* Last-Event-ID (the last such header) */
     size_t leid_len;             /* bytes in leid */
     int leid_state;              /* 0 absent, 1 present, -1 too long */
+    char inm[HTTP_INM_MAX];      /* If-None-Match, several headers joined by ',' */
+    size_t inm_len;              /* bytes in inm */
+    int inm_cut;                 /* inm overflowed: ignored */
     char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
     size_t url_len;              /* bytes in url */
     size_t header_bytes;         /* header names and values seen so far */
@@ -92,6 +96,8 @@ static int on_message_begin(llhttp_t *p)
     c->req->ae_cut = 0;
     c->req->leid_len = 0;
     c->req->leid_state = 0;
+    c->req->inm_len = 0;
+    c->req->inm_cut = 0;
     return 0;
 }
 
@@ -142,6 +148,10 @@ static int on_header_field_complete(llhttp_t *p)
         req->field_id = HDR_AE;
         if (req->ae_len > 0 && req->ae_len < HTTP_AE_MAX)
             req->ae[req->ae_len++] = ',';
+    } else if (req->field_len == 13 && strncasecmp(req->field, "If-None-Match", 13) == 0) {
+        req->field_id = HDR_INM;
+        if (req->inm_len > 0 && req->inm_len < HTTP_INM_MAX)
+            req->inm[req->inm_len++] = ',';
     }
     req->field_len = 0;
     return 0;
@@ -175,6 +185,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
             memcpy(req->leid + req->leid_len, at, len);
             req->leid_len += len;
         }
+    } else if (req->field_id == HDR_INM) {
+        if (len > HTTP_INM_MAX - req->inm_len) {
+            req->inm_cut = 1;
+        } else {
+            memcpy(req->inm + req->inm_len, at, len);
+            req->inm_len += len;
+        }
     }
     return on_header_data(p, at, len);
 }
@@ -203,7 +220,9 @@ static int on_message_complete(llhttp_t *p)
                         .ae = req->ae, .ae_len = req->ae_len,
                         /* too long: no cursor of ours, but still "an id was sent" */
                         .leid = req->leid_state != 0 ? req->leid : NULL,
-                        .leid_len = req->leid_state == 1 ? req->leid_len : 0};
+                        .leid_len = req->leid_state == 1 ? req->leid_len : 0,
+                        .inm = req->inm_cut ? "" : req->inm,
+                        .inm_len = req->inm_cut ? 0 : req->inm_len};
     routes_dispatch(c, llhttp_get_method(p), req->url, req->url_len, &h);
     /* Stop parsing once the connection is a stream, parked, closing or done. */
     if (c->state != CONN_HTTP || c->finish || c->parked)
@@ -556,7 +575,7 @@ void conn_respond_error(conn_t *c, int status, const char *code, const char *tex
     c->br->stats.requests_rejected++;
     log_debug("http: %d %s: %s", status, code, text);
     conn_respond(c, status, "application/json", body, (size_t)n,
-                 status == 405 ? "Allow: GET\r\n" : extra, 1);
+                 status == 405 && extra == NULL ? "Allow: GET\r\n" : extra, 1);
 }
 
 /* --- closing --------------------------------------------------------------- */

@@ -42,6 +42,8 @@ typedef struct http_headers_s {
     size_t ae_len;   /* bytes in ae */
     const char *leid;/* Last-Event-ID, NULL when absent (or too long to be a cursor) */
     size_t leid_len; /* bytes in leid */
+    const char *inm; /* If-None-Match (repeated headers joined; "" when absent or too long) */
+    size_t inm_len;  /* bytes in inm */
 } http_headers_t;
 
 typedef struct conn_s {
@@ -109,7 +111,8 @@ void conn_respond(conn_t *c, int status, const char *content_type, const char *b
                   const char *extra, int close);
 
 /* Answers a JSON error {"error": text, "code": code} and closes afterwards;
- * extra is NULL or header lines each ending in CRLF. */
+ * extra is NULL or header lines each ending in CRLF (a 405 without extra
+ * gets "Allow: GET"). */
 void conn_respond_error(conn_t *c, int status, const char *code, const char *text,
                         const char *extra);
 

@@ -1,5 +1,6 @@
 /* HTTP routes: /events and /stream open SSE streams, /healthz reports
- * liveness and counters; anything else is a JSON error. */
+ * liveness and counters, /sse-client.js serves the browser client; anything
+ * else is a JSON error. */
 #include "routes.h"
 
 #include <cjson/cJSON.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "chanlist.h"
+#include "embed.h"
 #include "query.h"
 #include "stream.h"
 
@@ -176,6 +178,110 @@ static void route_health(conn_t *c)
     free(body);
 }
 
+/* Files served as they were embedded: the browser client, classic script
+ * and ES module. */
+typedef struct static_route_s {
+    const char *path;  /* request path */
+    const char *name;  /* embedded file (relative to bridge/) */
+    const char *ctype; /* Content-Type */
+    char etag[40];     /* strong ETag, quoted; computed on first use */
+} static_route_t;
+
+static static_route_t static_routes[] = {
+    {"/sse-client.js", "static/sse-client.js", "text/javascript; charset=utf-8", ""},
+    {"/sse-client.mjs", "static/sse-client.mjs", "text/javascript; charset=utf-8", ""},
+};
+
+/* Browsers may keep the client five minutes, then revalidate with the
+ * ETag (a 304 costs a few bytes); a new bridge version changes the ETag. */
+#define STATIC_CACHE_CONTROL "public, max-age=300"
+
+static const static_route_t *route_static_find(const char *path, size_t plen)
+{
+    for (size_t i = 0; i < sizeof(static_routes) / sizeof(static_routes[0]); i++) {
+        static_route_t *r = &static_routes[i];
+        if (strlen(r->path) == plen && memcmp(r->path, path, plen) == 0) {
+            const embed_file_t *f = embed_get(r->name);
+            if (f == NULL)
+                return NULL;
+            if (r->etag[0] == '\0') {
+                /* FNV-1a 64 of the bytes, and their length: changes with the file. */
+                uint64_t h = 1469598103934665603ULL;
+                for (size_t k = 0; k < f->len; k++)
+                    h = (h ^ (unsigned char)f->data[k]) * 1099511628211ULL;
+                snprintf(r->etag, sizeof(r->etag), "\"%016llx-%zx\"", (unsigned long long)h, f->len);
+            }
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* 1 when an If-None-Match list (inm, len bytes) names etag or is "*";
+ * weak validators (W/"...") compare by their opaque part, as RFC 9110
+ * asks for If-None-Match. */
+static int route_etag_matches(const char *inm, size_t len, const char *etag)
+{
+    size_t elen = strlen(etag), i = 0;
+    while (i < len) {
+        while (i < len && (inm[i] == ' ' || inm[i] == '\t' || inm[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && inm[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (inm[end - 1] == ' ' || inm[end - 1] == '\t'))
+            end--;
+        if (end - start >= 2 && inm[start] == 'W' && inm[start + 1] == '/')
+            start += 2;
+        if ((end - start == 1 && inm[start] == '*') ||
+            (end - start == elen && memcmp(inm + start, etag, elen) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* GET or HEAD of an embedded file: 200 with the body (HEAD: without), or
+ * 304 when the client's copy is current. */
+static void route_static(conn_t *c, const static_route_t *r, int head, const http_headers_t *h)
+{
+    const embed_file_t *f = embed_get(r->name);
+    int not_modified = h->inm != NULL && route_etag_matches(h->inm, h->inm_len, r->etag);
+    int close = !c->keep_alive;
+    char hdr[512];
+    int n;
+    if (not_modified)
+        n = snprintf(hdr, sizeof(hdr),
+                     "HTTP/1.1 304 Not Modified\r\nETag: %s\r\nCache-Control: " STATIC_CACHE_CONTROL
+                     "\r\n%s\r\n",
+                     r->etag, close ? "Connection: close\r\n" : "");
+    else
+        n = snprintf(hdr, sizeof(hdr),
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\nETag: %s\r\n"
+                     "Cache-Control: " STATIC_CACHE_CONTROL "\r\n"
+                     "X-Content-Type-Options: nosniff\r\n"
+                     /* module scripts from another origin need CORS; the file is public */
+                     "Access-Control-Allow-Origin: *\r\n%s\r\n",
+                     r->ctype, f->len, r->etag, close ? "Connection: close\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(hdr)) {
+        conn_close(c, "response header too long");
+        return;
+    }
+    size_t body = not_modified || head ? 0 : f->len;
+    msg_t *m = msg_alloc((size_t)n + body);
+    if (m == NULL) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    memcpy(m->data, hdr, (size_t)n);
+    if (body > 0)
+        memcpy(m->data + n, f->data, body);
+    conn_send(c, m);
+    msg_unref(m);
+    if (close)
+        conn_finish(c);
+}
+
 typedef struct stream_req_s {
     const char *names[ROUTE_CHANNELS_MAX];   /* requested channels, pointing into chans */
     size_t lens[ROUTE_CHANNELS_MAX];         /* their lengths */
@@ -315,8 +421,11 @@ static void route_over_limit(conn_t *c, cluster_verdict_t v)
         conn_respond_error(c, 429, code, text, extra);
         return;
     }
-    char data[160];
-    int n = snprintf(data, sizeof(data), "{\"error\":\"%s\",\"code\":\"%s\"}", text, code);
+    /* The retry is in the data too: EventSource keeps the retry field to
+     * itself, and EnhancedSSEClient waits at least that long. */
+    char data[192];
+    int n = snprintf(data, sizeof(data), "{\"error\":\"%s\",\"code\":\"%s\",\"retry\":%u}", text,
+                     code, retry_ms);
     br->stats.requests_rejected++;
     stream_refuse(c, retry_ms, data, (size_t)n);
 }
@@ -399,6 +508,15 @@ static void routes_dispatch_path(conn_t *c, int method, const char *url, size_t 
     const char *path, *query;
     size_t plen, qlen;
     query_split_target(url, len, &path, &plen, &query, &qlen);
+    const static_route_t *st = route_static_find(path, plen);
+    if (st != NULL) {
+        if (method != HTTP_GET && method != HTTP_HEAD)
+            conn_respond_error(c, 405, "method_not_allowed", "only GET and HEAD are allowed here",
+                               "Allow: GET, HEAD\r\n");
+        else
+            route_static(c, st, method == HTTP_HEAD, h);
+        return;
+    }
 #define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, plen) == 0)
     int events = PATH_IS("/events"), flask = PATH_IS("/stream"), healthz = PATH_IS("/healthz");
     int health = PATH_IS("/sse/health"), readyz = PATH_IS("/readyz");

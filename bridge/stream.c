@@ -134,8 +134,14 @@ void stream_broadcast_chan(bridge_t *br, hub_chan_t *chan, msg_t *m)
 static msg_t *stream_system_msg(bridge_t *br, const char *status, long retry)
 {
     char data[256];
-    int n = snprintf(data, sizeof(data), "{\"status\":\"%s\",\"bridge\":\"%s\",\"ts\":%llu}", status,
-                     br->cfg->bridge_id, (unsigned long long)bridge_now_ms());
+    unsigned long long now = (unsigned long long)bridge_now_ms();
+    /* A retry is repeated in the data, where a browser client can read it
+     * (EventSource keeps the retry field to itself). */
+    int n = retry >= 0 ? snprintf(data, sizeof(data),
+                                  "{\"status\":\"%s\",\"bridge\":\"%s\",\"ts\":%llu,\"retry\":%ld}",
+                                  status, br->cfg->bridge_id, now, retry)
+                       : snprintf(data, sizeof(data), "{\"status\":\"%s\",\"bridge\":\"%s\",\"ts\":%llu}",
+                                  status, br->cfg->bridge_id, now);
     sse_event_t ev = {.event = "system", .event_len = 6, .retry = retry, .data = data,
                       .data_len = (size_t)n};
     return sse_frame_msg(&ev);

@@ -504,6 +504,8 @@ def _assert_limit_stream(att, version, body_json):
     assert m, "limit body not as specified: %r" % body
     retry = int(m.group(1))
     assert 1500 <= retry <= 4500, "retry %d outside [1500, 4500] for retry_ms 3000" % retry
+    # The data repeats the retry, for clients that cannot read the field.
+    body_json = dict(body_json, retry=retry)
     assert json.loads(m.group(2)) == body_json, body
     assert m.group(2) == json.dumps(body_json, separators=(",", ":")).encode(), body
 

@@ -241,8 +241,10 @@ def assert_gzip_head(resp, name="response"):
 
 
 def mask(body):
-    """The per-connection fields masked: every retry: value and JSON "ts"."""
+    """The per-connection fields masked: every retry: value (also as JSON
+    "retry" in the data) and JSON "ts"."""
     body = re.sub(rb"(?m)^retry: \d+$", b"retry: <N>", bytes(body))
+    body = re.sub(rb'"retry":\d+', b'"retry":<N>', body)
     return re.sub(rb'"ts":\d+', b'"ts":<T>', body)
 
 
