@@ -10,7 +10,13 @@ PKGS=(
   redis-server redis-tools redis-sentinel
   python3 python3-redis python3-pytest python3-jwt
   curl ca-certificates procps
+  chromium
 )
+# Node.js for the browser tests (playwright-core) and the client's unit
+# tests: Debian's nodejs and npm, unless a node and npm are already there
+# (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -21,12 +27,14 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#PKGS[@]} packages present"
-  exit 0
+else
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "deps: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# npm packages of the browser tests (skipped when already current).
+"$(dirname "$0")/browser_deps.sh"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds a normal and an
-# ASan+UBSan build (warnings are errors), and runs the unit tests (check) and
+# ASan+UBSan build (warnings are errors), and runs the unit tests (check),
 # the integration tests (pytest against real redis-server and the real
-# binary) on both. Exits non-zero when anything fails.
+# binary) and the browser tests (headless chromium) on both, plus the
+# browser client's unit tests (node --test). Exits non-zero when anything
+# fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,6 +26,31 @@ failed=0
 count() { # adds one runner's figures to the totals
   passed=$((passed + $1)); failed=$((failed + $2))
 }
+
+# Runs one pytest suite against $1's binary and adds its figures.
+pytest_suite() {
+  local dir=$1 path=$2 what=$3 out_file rc summary p f
+  out_file=$(mktemp)
+  SSE_BRIDGE_BIN="$ROOT/$dir/bridge/sse-bridge" /usr/bin/python3 -m pytest "$path" \
+    -q -p no:cacheprovider 2>&1 | tee "$out_file"
+  rc=${PIPESTATUS[0]}
+  summary=$(grep -E '[0-9]+ (passed|failed)' "$out_file" | tail -1)
+  p=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+  f=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+  count "${p:-0}" "${f:-0}"
+  rm -f "$out_file"
+  [ "$rc" -eq 0 ] || { [ "${f:-0}" -gt 0 ] || count 0 1; echo "FAILED: $what tests on $dir (exit $rc)"; }
+}
+
+# The browser client's unit tests (no browser, no build): node's test runner.
+echo "== browser client unit tests (node --test)"
+out=$(timeout 120 node --test --test-reporter=tap tests/browser/unit/*.test.js 2>&1); rc=$?
+echo "$out" | grep -E '^(not ok|# (tests|pass|fail))' || true
+echo "$out" | grep -E '^not ok' -A 12 | head -n 80 || true
+p=$(echo "$out" | sed -nE 's/^# pass ([0-9]+)$/\1/p' | tail -1)
+f=$(echo "$out" | sed -nE 's/^# fail ([0-9]+)$/\1/p' | tail -1)
+count "${p:-0}" "${f:-0}"
+[ $rc -eq 0 ] || { [ "${f:-0}" -gt 0 ] || count 0 1; echo "FAILED: node --test tests/browser/unit (exit $rc)"; }
 
 for dir in build build-asan; do
   echo "== unit tests ($dir)"
@@ -48,16 +75,10 @@ for dir in build build-asan; do
   fi
 
   echo "== integration tests ($dir)"
-  out_file=$(mktemp)
-  SSE_BRIDGE_BIN="$ROOT/$dir/bridge/sse-bridge" /usr/bin/python3 -m pytest tests/integration \
-    -q -p no:cacheprovider 2>&1 | tee "$out_file"
-  rc=${PIPESTATUS[0]}
-  summary=$(grep -E '[0-9]+ (passed|failed)' "$out_file" | tail -1)
-  p=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
-  f=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
-  count "${p:-0}" "${f:-0}"
-  rm -f "$out_file"
-  [ "$rc" -eq 0 ] || { [ "${f:-0}" -gt 0 ] || count 0 1; echo "FAILED: integration tests on $dir (exit $rc)"; }
+  pytest_suite "$dir" tests/integration integration
+
+  echo "== browser tests ($dir): headless chromium, EnhancedSSEClient and EventSource"
+  pytest_suite "$dir" tests/browser browser
 done
 
 echo
