@@ -19,6 +19,7 @@ int main(int argc, char **argv)
         return cr == CFG_ERROR ? 2 : 0;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     /* A write to a socket the peer closed must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
 

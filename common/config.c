@@ -42,6 +42,7 @@ static int set_chanlist(cfg_t *cfg, const opt_t *o, const char *v, char *why, si
 static int set_cidrs(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_id(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_log_format(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_prefix(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_limit_response(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
@@ -68,7 +69,10 @@ static const opt_t opts[] = {
     {"max-connections-per-ip", "SSE_MAX_CONNECTIONS_PER_IP", "N", set_int, 1, 1000000,
      OFF(max_connections_per_ip), "10", "most open streams per client IP, cluster-wide"},
     {"health-check-interval", "SSE_HEALTH_CHECK_INTERVAL", "S", set_int, 1, 86400,
-     OFF(health_check_interval), "60", "seconds between Redis health checks"},
+     OFF(health_check_interval), "60",
+     "seconds between health checks (connections, error rate, latency, Redis, alerts)"},
+    {"health-history", "SSE_HEALTH_HISTORY", "N", set_int, 1, 10000, OFF(health_history), "60",
+     "health checks kept in /sse/metrics' history"},
     {"compression-threshold", "SSE_COMPRESSION_THRESHOLD", "BYTES", set_long, 0, 67108864,
      OFF(compression_threshold), "1024", "gzip payloads larger than this many bytes"},
     {"compression", "SSE_COMPRESSION", "[on|off]", set_bool, 0, 0, OFF(compression), "on",
@@ -86,6 +90,8 @@ static const opt_t opts[] = {
      "this replica's id, 1 to 64 characters of [A-Za-z0-9_.:-]"},
     {"log-level", "SSE_LOG_LEVEL", "LEVEL", set_level, 0, 0, OFF(log_level), "info",
      "least severe messages logged: debug, info, warn or error"},
+    {"log-format", "SSE_LOG_FORMAT", "FORMAT", set_log_format, 0, 0, OFF(log_format), "text",
+     "log line format: text (for people), logfmt or json (one object per line)"},
     {"max-queue-bytes", "SSE_MAX_QUEUE_BYTES", "N", set_long, 4096, 1073741824,
      OFF(max_queue_bytes), "1048576", "bytes queued for one slow stream before it is closed"},
     {"max-message-bytes", "SSE_MAX_MESSAGE_BYTES", "N", set_long, 64, 67108864,
@@ -490,6 +496,17 @@ static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_
         return -1;
     }
     *(log_level_t *)field(cfg, o) = (log_level_t)level;
+    return 0;
+}
+
+static int set_log_format(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    int f = log_format_parse(v);
+    if (f < 0) {
+        snprintf(why, whylen, "expected one of text, logfmt, json");
+        return -1;
+    }
+    *(log_format_t *)field(cfg, o) = (log_format_t)f;
     return 0;
 }
 

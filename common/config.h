@@ -45,6 +45,8 @@ typedef struct cfg_s {
     cidrlist_t trusted_proxies;     /* peers whose X-Forwarded-For is believed */
     char bridge_id[CFG_ID_MAX + 1]; /* this replica's id */
     log_level_t log_level;          /* least severe level logged */
+    log_format_t log_format;        /* text, logfmt or json lines */
+    int health_history;             /* health checks kept for /sse/metrics */
     long max_queue_bytes;           /* per-connection write queue cap */
     long max_message_bytes;         /* larger Redis payloads are dropped */
     int max_channels_per_conn;      /* channels one stream may ask for */

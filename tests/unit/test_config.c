@@ -43,13 +43,18 @@ static const flag_t flags[] = {
     {"lease-ms", "SSE_LEASE_MS", "15000"},
     {"limit-response", "SSE_LIMIT_RESPONSE", "status"},
     {"redis-prefix", "SSE_REDIS_PREFIX", "{sse}:"},
+    {"history", "SSE_HISTORY", "on"},
+    {"redis-probe-timeout", "SSE_REDIS_PROBE_TIMEOUT", "3000"},
+    {"log-format", "SSE_LOG_FORMAT", "text"},
+    {"health-history", "SSE_HEALTH_HISTORY", "60"},
 };
 #define FLAG_COUNT ((int)(sizeof(flags) / sizeof(flags[0])))
 
 /* Switches ("--reuseport") alone mean on; the table tests use "--flag=value". */
 static int is_switch(const char *flag)
 {
-    return strcmp(flag, "reuseport") == 0 || strcmp(flag, "compression") == 0;
+    return strcmp(flag, "reuseport") == 0 || strcmp(flag, "compression") == 0 ||
+           strcmp(flag, "history") == 0;
 }
 
 /* "--flag value", or "--flag=value" for a switch, into a (and b, or NULL). */
@@ -166,6 +171,14 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", c->limit_response_retry);
     } else if (strcmp(flag, "redis-prefix") == 0) {
         snprintf(out, n, "%s", c->redis_prefix);
+    } else if (strcmp(flag, "history") == 0) {
+        snprintf(out, n, "%d", c->history);
+    } else if (strcmp(flag, "redis-probe-timeout") == 0) {
+        snprintf(out, n, "%d", c->redis_probe_timeout);
+    } else if (strcmp(flag, "log-format") == 0) {
+        snprintf(out, n, "%d", (int)c->log_format);
+    } else if (strcmp(flag, "health-history") == 0) {
+        snprintf(out, n, "%d", c->health_history);
     } else {
         ck_abort_msg("render: unknown flag %s", flag);
     }
@@ -204,6 +217,8 @@ START_TEST(no_arguments_give_the_documented_defaults)
     ck_assert_int_eq(c.header_timeout, 10);
     ck_assert_int_eq(c.drain_timeout, 10);
     ck_assert_int_eq(c.retry_ms, 3000);
+    ck_assert_int_eq(c.log_format, LOG_FMT_TEXT);
+    ck_assert_int_eq(c.health_history, 60);
     cfg_free(&c);
 }
 END_TEST
@@ -291,6 +306,10 @@ static const good_case_t good_cases[] = {
     {"lease-ms", "300", "300", "600000", "600000"},
     {"limit-response", "retry", "1", "status", "0"},
     {"redis-prefix", "{app1}:sse:", "{app1}:sse:", "x{y}", "x{y}"},
+    {"history", "off", "0", "on", "1"},
+    {"redis-probe-timeout", "100", "100", "600000", "600000"},
+    {"log-format", "json", "2", "logfmt", "1"},
+    {"health-history", "1", "1", "10000", "10000"},
 };
 #define GOOD_COUNT ((int)(sizeof(good_cases) / sizeof(good_cases[0])))
 
@@ -602,6 +621,15 @@ static const bad_case_t bad_cases[] = {
     {"redis-prefix", "", "invalid value '' for --redis-prefix: expected 1 to 32 printable characters without spaces"},
     {"redis-prefix", "sse:", "invalid value 'sse:' for --redis-prefix: expected a {hash tag} in it, as in {sse}:"},
     {"redis-prefix", "{}:", "invalid value '{}:' for --redis-prefix: expected a {hash tag} in it, as in {sse}:"},
+    {"history", "sometimes",
+     "invalid value 'sometimes' for --history: expected on or off (true/false, yes/no, 1/0)"},
+    {"redis-probe-timeout", "99", INT_MSG("redis-probe-timeout", "99", "100 to 600000")},
+    {"redis-probe-timeout", "600001", INT_MSG("redis-probe-timeout", "600001", "100 to 600000")},
+    {"log-format", "xml", "invalid value 'xml' for --log-format: expected one of text, logfmt, json"},
+    {"log-format", "JSON", "invalid value 'JSON' for --log-format: expected one of text, logfmt, json"},
+    {"log-format", "", "invalid value '' for --log-format: expected one of text, logfmt, json"},
+    {"health-history", "0", INT_MSG("health-history", "0", "1 to 10000")},
+    {"health-history", "10001", INT_MSG("health-history", "10001", "1 to 10000")},
 };
 #define BAD_COUNT ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
 
@@ -681,6 +709,12 @@ START_TEST(bad_environment_values_give_the_documented_messages)
     ck_assert_int_eq(run(&c, err, NULL), CFG_ERROR);
     ck_assert_str_eq(err, "invalid value '' for SSE_MAX_CONNECTIONS_PER_IP "
                           "(--max-connections-per-ip): expected an integer from 1 to 1000000");
+    cfg_free(&c);
+    unsetenv("SSE_MAX_CONNECTIONS_PER_IP");
+    setenv("SSE_LOG_FORMAT", "yaml", 1);
+    ck_assert_int_eq(run(&c, err, NULL), CFG_ERROR);
+    ck_assert_str_eq(err, "invalid value 'yaml' for SSE_LOG_FORMAT (--log-format): expected one "
+                          "of text, logfmt, json");
     cfg_free(&c);
 }
 END_TEST
