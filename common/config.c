@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +47,9 @@ static int set_log_format(cfg_t *cfg, const opt_t *o, const char *v, char *why, 
 static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_prefix(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_limit_response(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_secret(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_secret_file(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_origins(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 
 #define OFF(field) offsetof(cfg_t, field)
 
@@ -117,6 +121,20 @@ static const opt_t opts[] = {
      "jittered retry: and event: limit (a plain EventSource stops for good on any non-200)"},
     {"redis-prefix", "SSE_REDIS_PREFIX", "PREFIX", set_prefix, 0, 0, OFF(redis_prefix), "{sse}:",
      "prefix of the cluster's Redis keys; keep a {hash tag} so Redis Cluster puts them in one slot"},
+    {"auth-secret", "SSE_AUTH_SECRET", "SECRET", set_secret, 0, 0, 0, "",
+     "HS256 key (32 to 1024 bytes) the app signs client tokens with; when set, /events needs a "
+     "token (token= or Authorization: Bearer) for every channel that is not public"},
+    {"auth-secret-file", "SSE_AUTH_SECRET_FILE", "PATH", set_secret_file, 0, 0, 0, "",
+     "read the HS256 key from this file (one trailing newline is dropped)"},
+    {"public-channels", "SSE_PUBLIC_CHANNELS", "LIST", set_chanlist, 0, 0, OFF(public_channels), "",
+     "channels (or prefix* families) anyone may subscribe to without a token"},
+    {"token-skew", "SSE_TOKEN_SKEW", "S", set_int, 0, 600, OFF(token_skew), "30",
+     "seconds of clock difference tolerated on a token's exp, nbf and iat"},
+    {"max-token-bytes", "SSE_MAX_TOKEN_BYTES", "N", set_int, 256, 16384, OFF(max_token_bytes),
+     "4096", "longer tokens are refused unread"},
+    {"cors-origins", "SSE_CORS_ORIGINS", "LIST", set_origins, 0, 0, 0, "",
+     "origins whose pages may open streams: exact origins (https://app.example.com) or '*' "
+     "(any origin, without credentials)"},
 };
 
 #define OPT_COUNT (sizeof(opts) / sizeof(opts[0]))
@@ -455,6 +473,147 @@ static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t
     return -1;
 }
 
+static int secret_store(cfg_t *cfg, const char *v, size_t len, char *why, size_t whylen)
+{
+    if (len != 0 && (len < CFG_SECRET_MIN || len > CFG_SECRET_MAX)) {
+        snprintf(why, whylen, "expected %d to %d bytes (an HS256 key shorter than 32 bytes is weak)",
+                 CFG_SECRET_MIN, CFG_SECRET_MAX);
+        return -1;
+    }
+    memcpy(cfg->auth_secret, v, len);
+    cfg->auth_secret[len] = '\0';
+    cfg->auth_secret_len = len;
+    return 0;
+}
+
+static int set_secret(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    (void)o;
+    return secret_store(cfg, v, strlen(v), why, whylen);
+}
+
+static int set_secret_file(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    char buf[CFG_SECRET_MAX + 3];
+    (void)o;
+    if (*v == '\0')
+        return 0; /* none: --auth-secret (or nothing) decides */
+    FILE *f = fopen(v, "rb");
+    if (f == NULL) {
+        snprintf(why, whylen, "cannot read it: %s", strerror(errno));
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        snprintf(why, whylen, "cannot read it");
+        return -1;
+    }
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    if (n == 0) {
+        snprintf(why, whylen, "the file is empty; expected %d to %d bytes", CFG_SECRET_MIN,
+                 CFG_SECRET_MAX);
+        return -1;
+    }
+    return secret_store(cfg, buf, n, why, whylen);
+}
+
+/* An origin as browsers send it: http(s)://host[:port], lower case, no
+ * path. */
+static int origin_valid(const char *s, size_t len)
+{
+    size_t i;
+    if (len > 7 && memcmp(s, "http://", 7) == 0)
+        i = 7;
+    else if (len > 8 && memcmp(s, "https://", 8) == 0)
+        i = 8;
+    else
+        return 0;
+    size_t host = i;
+    if (s[i] == '[') {
+        while (i < len && s[i] != ']')
+            i++;
+        if (i == len)
+            return 0;
+        i++;
+    } else {
+        while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+                           s[i] == '-' || s[i] == '.'))
+            i++;
+    }
+    if (i == host)
+        return 0;
+    if (i < len && s[i] == ':') {
+        size_t d = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d || i - d > 5)
+            return 0;
+    }
+    return i == len;
+}
+
+static int set_origins(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    char out[CFG_ORIGINS_MAX + 1];
+    size_t used = 0, n = 0, len;
+    int any = 0;
+    const char *item;
+    text_list_t it;
+    (void)o;
+    text_list_init(&it, v);
+    while (text_list_next(&it, &item, &len)) {
+        char shown[96];
+        n++;
+        if (len == 1 && item[0] == '*') {
+            any = 1;
+            continue;
+        }
+        if (!origin_valid(item, len)) {
+            text_shown(shown, sizeof(shown), item, len, 80);
+            snprintf(why, whylen,
+                     "origin '%s' is not scheme://host[:port] (http or https, lower case, no path) "
+                     "or '*'",
+                     shown);
+            return -1;
+        }
+        if (used + len + 1 > CFG_ORIGINS_MAX) {
+            snprintf(why, whylen, "expected at most %d bytes of origins", CFG_ORIGINS_MAX);
+            return -1;
+        }
+        if (used > 0)
+            out[used++] = ',';
+        memcpy(out + used, item, len);
+        used += len;
+    }
+    if (any && n > 1) {
+        snprintf(why, whylen, "'*' allows every origin and must stand alone");
+        return -1;
+    }
+    memcpy(cfg->cors_origins, out, used);
+    cfg->cors_origins[used] = '\0';
+    cfg->cors_any = any;
+    return 0;
+}
+
+int cfg_cors_allows(const cfg_t *cfg, const char *origin, size_t len)
+{
+    if (cfg->cors_any)
+        return 1;
+    const char *item;
+    size_t ilen;
+    text_list_t it;
+    text_list_init(&it, cfg->cors_origins);
+    while (text_list_next(&it, &item, &ilen))
+        if (ilen == len && memcmp(item, origin, len) == 0)
+            return 1;
+    return 0;
+}
+
 static int set_prefix(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
 {
     size_t len = strlen(v);
@@ -541,7 +700,9 @@ static void shown_value(const opt_t *o, const char *v, char *out, size_t outlen)
     const char *s = v;
     const char *scheme = strstr(v, "://");
     const char *at = strrchr(v, '@');
-    if (o->set == set_redis && scheme != NULL && at != NULL && at > scheme) {
+    if (o->set == set_secret) {
+        s = "***"; /* a key never reaches a message */
+    } else if (o->set == set_redis && scheme != NULL && at != NULL && at > scheme) {
         const char *user = scheme + 3;
         const char *colon = memchr(user, ':', (size_t)(at - user));
         const char *secret = colon != NULL ? colon + 1 : user;
@@ -703,5 +864,6 @@ void cfg_free(cfg_t *cfg)
         return;
     chanlist_free(&cfg->channels);
     chanlist_free(&cfg->flask_channels);
+    chanlist_free(&cfg->public_channels);
     cidrlist_free(&cfg->trusted_proxies);
 }

@@ -15,6 +15,9 @@
 #define CFG_PREFIX_MAX 32
 #define CFG_SENTINELS_MAX 8
 #define CFG_MASTER_MAX 63
+#define CFG_SECRET_MIN 32   /* an HS256 key shorter than its 32-byte hash is weak */
+#define CFG_SECRET_MAX 1024
+#define CFG_ORIGINS_MAX 2048 /* bytes of the --cors-origins list */
 
 typedef struct cfg_addr_s {
     char host[CFG_HOST_MAX]; /* name or address, without IPv6 brackets */
@@ -58,6 +61,13 @@ typedef struct cfg_s {
     int lease_ms;                   /* cluster lease; renewed every third of it */
     int limit_response_retry;       /* 1: over-limit answers 200 + retry + event: limit */
     char redis_prefix[CFG_PREFIX_MAX + 1]; /* prefix of the cluster keys, e.g. "{sse}:" */
+    char auth_secret[CFG_SECRET_MAX + 1]; /* HS256 key for tokens; empty = no auth */
+    size_t auth_secret_len;         /* bytes in auth_secret (a file's may hold NULs) */
+    chanlist_t public_channels;     /* --public-channels: need no token */
+    int token_skew;                 /* seconds of clock skew allowed on exp/nbf/iat */
+    int max_token_bytes;            /* longer tokens are refused unread */
+    char cors_origins[CFG_ORIGINS_MAX + 1]; /* "a,b" exact origins; "" = no CORS */
+    int cors_any;                   /* --cors-origins '*': any origin, never credentials */
 } cfg_t;
 
 typedef enum {
@@ -78,6 +88,10 @@ typedef enum {
  *   option --listen needs a value
  * cfg must be released with cfg_free whatever the result. */
 cfg_result_t cfg_parse(cfg_t *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen);
+
+/* 1 when a browser page from origin (len bytes) may read the streams:
+ * --cors-origins is '*' or lists it exactly. */
+int cfg_cors_allows(const cfg_t *cfg, const char *origin, size_t len);
 
 /* Releases the lists inside cfg. */
 void cfg_free(cfg_t *cfg);

@@ -432,3 +432,55 @@ def publish_plain(r, channel, text, max_bytes=DEFAULT_MAX_BYTES, flask_channels=
     if len(payload) > max_bytes:
         raise _size_error("plain text for channel %r" % channel, len(payload), max_bytes)
     return _wrap_connection_errors(lambda: r.publish(channel.encode("ascii"), payload), "PUBLISH " + channel)
+
+
+#: the shortest HS256 key the bridge accepts (--auth-secret)
+MIN_SECRET_BYTES = 32
+#: the longest token lifetime make_token issues, in seconds (a week)
+MAX_TOKEN_TTL = 7 * 24 * 3600
+
+
+def make_token(secret, client_id, channels, ttl=3600, now=None):
+    """Returns an HS256 token for the bridge's ``--auth-secret``: the browser
+    passes it as ``/events?token=...`` (or ``Authorization: Bearer``).
+
+    ``client_id`` becomes the token's ``sub``: the identity ``target``
+    delivery trusts. ``channels`` lists what the holder may subscribe to
+    (names, or ``"prefix*"`` families; public channels need no grant).
+    The token expires ``ttl`` seconds after ``now`` (default: the current
+    time); the bridge closes a stream whose token expired, and the client
+    reconnects with a fresh token from the app. Raises ValueError for a
+    secret shorter than 32 bytes, an invalid client id or channel, or a ttl
+    outside 1 second to a week. Needs PyJWT (Debian ``python3-jwt``).
+
+    Flask example::
+
+        @app.get("/sse-token")
+        def sse_token():
+            return {"token": make_token(app.config["SSE_SECRET"], session["client_id"],
+                                        ["summary_progress", "summary_complete"], ttl=900)}
+    """
+    import jwt  # PyJWT; only token issuers need it
+
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    if not isinstance(key, (bytes, bytearray)) or len(key) < MIN_SECRET_BYTES:
+        raise ValueError("secret must be at least %d bytes (the bridge refuses shorter keys)" % MIN_SECRET_BYTES)
+    err = _check_name(client_id, "client id")
+    if err is not None:
+        raise ValueError(err)
+    if isinstance(channels, str) or not hasattr(channels, "__iter__"):
+        raise ValueError("channels must be a list of channel names or 'prefix*' families")
+    grants = []
+    for ch in channels:
+        name = ch[:-1] if isinstance(ch, str) and ch.endswith("*") else ch
+        if not (isinstance(ch, str) and (name == "" and ch == "*" or _NAME_RE.fullmatch(name))):
+            raise ValueError("invalid channel grant %r: a channel name (%s) or 'prefix*'" % (ch, CHANNEL_RULE))
+        if ch in grants:
+            raise ValueError("channel grant %r is listed twice" % ch)
+        grants.append(ch)
+    if not (isinstance(ttl, int) and not isinstance(ttl, bool) and 1 <= ttl <= MAX_TOKEN_TTL):
+        raise ValueError("ttl must be an int from 1 to %d seconds, not %r" % (MAX_TOKEN_TTL, ttl))
+    issued = int(time.time() if now is None else now)
+    claims = {"sub": client_id, "channels": grants, "iat": issued, "exp": issued + ttl}
+    token = jwt.encode(claims, bytes(key), algorithm="HS256")
+    return token.decode("ascii") if isinstance(token, bytes) else token

@@ -47,6 +47,12 @@ static const flag_t flags[] = {
     {"redis-probe-timeout", "SSE_REDIS_PROBE_TIMEOUT", "3000"},
     {"log-format", "SSE_LOG_FORMAT", "text"},
     {"health-history", "SSE_HEALTH_HISTORY", "60"},
+    {"auth-secret", "SSE_AUTH_SECRET", "none"},
+    {"auth-secret-file", "SSE_AUTH_SECRET_FILE", "none"},
+    {"public-channels", "SSE_PUBLIC_CHANNELS", "none"},
+    {"token-skew", "SSE_TOKEN_SKEW", "30"},
+    {"max-token-bytes", "SSE_MAX_TOKEN_BYTES", "4096"},
+    {"cors-origins", "SSE_CORS_ORIGINS", "none"},
 };
 #define FLAG_COUNT ((int)(sizeof(flags) / sizeof(flags[0])))
 
@@ -80,10 +86,27 @@ static const char *env_of(const char *flag)
 
 /* Checked fixture: every test starts with no SSE_* variable set, whatever
  * the shell running the tests exports. */
+#define SECRET_FILE "/tmp/sse-bridge-test-config-secret"
+#define SECRET_FILE_CRLF "/tmp/sse-bridge-test-config-secret-crlf"
+#define SECRET_FILE_EMPTY "/tmp/sse-bridge-test-config-secret-empty"
+#define SECRET_FILE_SHORT "/tmp/sse-bridge-test-config-secret-short"
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 static void clean_env(void)
 {
     for (int i = 0; i < FLAG_COUNT; i++)
         unsetenv(flags[i].env);
+    write_file(SECRET_FILE, "file-secret-0123456789-0123456789\n");
+    write_file(SECRET_FILE_CRLF, "crlf-secret-0123456789-0123456789\r\n");
+    write_file(SECRET_FILE_EMPTY, "\n");
+    write_file(SECRET_FILE_SHORT, "short\n");
 }
 
 /* Runs cfg_parse on "sse-bridge" followed by the NULL-terminated arguments;
@@ -179,6 +202,21 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", (int)c->log_format);
     } else if (strcmp(flag, "health-history") == 0) {
         snprintf(out, n, "%d", c->health_history);
+    } else if (strcmp(flag, "auth-secret") == 0 || strcmp(flag, "auth-secret-file") == 0) {
+        snprintf(out, n, "%zu:%.64s", c->auth_secret_len, c->auth_secret);
+    } else if (strcmp(flag, "public-channels") == 0) {
+        size_t used = 0;
+        out[0] = '\0';
+        for (size_t i = 0; i < c->public_channels.count && used < n; i++)
+            used += (size_t)snprintf(out + used, n - used, "%s%s%s", i ? "," : "",
+                                     c->public_channels.names[i],
+                                     c->public_channels.prefix[i] ? "*" : "");
+    } else if (strcmp(flag, "token-skew") == 0) {
+        snprintf(out, n, "%d", c->token_skew);
+    } else if (strcmp(flag, "max-token-bytes") == 0) {
+        snprintf(out, n, "%d", c->max_token_bytes);
+    } else if (strcmp(flag, "cors-origins") == 0) {
+        snprintf(out, n, "%s%.512s", c->cors_any ? "any " : "", c->cors_origins);
     } else {
         ck_abort_msg("render: unknown flag %s", flag);
     }
@@ -310,6 +348,15 @@ static const good_case_t good_cases[] = {
     {"redis-probe-timeout", "100", "100", "600000", "600000"},
     {"log-format", "json", "2", "logfmt", "1"},
     {"health-history", "1", "1", "10000", "10000"},
+    {"auth-secret", "0123456789abcdef0123456789abcdef", "32:0123456789abcdef0123456789abcdef", "",
+     "0:"},
+    {"auth-secret-file", SECRET_FILE, "33:file-secret-0123456789-0123456789", SECRET_FILE_CRLF,
+     "33:crlf-secret-0123456789-0123456789"},
+    {"public-channels", "system, news:*", "system,news:*", "", ""},
+    {"token-skew", "0", "0", "600", "600"},
+    {"max-token-bytes", "256", "256", "16384", "16384"},
+    {"cors-origins", "https://app.example.com, http://localhost:5000",
+     "https://app.example.com,http://localhost:5000", "*", "any "},
 };
 #define GOOD_COUNT ((int)(sizeof(good_cases) / sizeof(good_cases[0])))
 
@@ -488,6 +535,8 @@ typedef struct {
 #define ANY_REDIS_FORM                                                                             \
     REDIS_FORM " or redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
 #define CHAN_CHARS "has a character outside [A-Za-z0-9_.:-]"
+#define SECRET_LEN "expected 32 to 1024 bytes (an HS256 key shorter than 32 bytes is weak)"
+#define ORIGIN_FORM "is not scheme://host[:port] (http or https, lower case, no path) or '*'"
 #define ID_MSG "expected 1 to 64 characters of [A-Za-z0-9_.:-]"
 
 static const bad_case_t bad_cases[] = {
@@ -546,6 +595,29 @@ static const bad_case_t bad_cases[] = {
     {"channels", "",
      "invalid value '' for --channels: expected at least one channel name or "
      "prefix* family"},
+    {"auth-secret", "too-short-secret", "invalid value '***' for --auth-secret: " SECRET_LEN},
+    {"auth-secret-file", "/nonexistent/secret",
+     "invalid value '/nonexistent/secret' for --auth-secret-file: cannot read it: No such file or "
+     "directory"},
+    {"auth-secret-file", SECRET_FILE_EMPTY,
+     "invalid value '" SECRET_FILE_EMPTY "' for --auth-secret-file: the file is empty; expected 32 "
+     "to 1024 bytes"},
+    {"auth-secret-file", SECRET_FILE_SHORT,
+     "invalid value '" SECRET_FILE_SHORT "' for --auth-secret-file: " SECRET_LEN},
+    {"public-channels", "a b", "invalid value 'a b' for --public-channels: channel 'a b' " CHAN_CHARS},
+    {"token-skew", "601", INT_MSG("token-skew", "601", "0 to 600")},
+    {"max-token-bytes", "255", INT_MSG("max-token-bytes", "255", "256 to 16384")},
+    {"cors-origins", "https://a.example.com/",
+     "invalid value 'https://a.example.com/' for --cors-origins: origin 'https://a.example.com/' "
+     ORIGIN_FORM},
+    {"cors-origins", "HTTPS://A.example.com",
+     "invalid value 'HTTPS://A.example.com' for --cors-origins: origin 'HTTPS://A.example.com' "
+     ORIGIN_FORM},
+    {"cors-origins", "ftp://a", "invalid value 'ftp://a' for --cors-origins: origin 'ftp://a' " ORIGIN_FORM},
+    {"cors-origins", "http://a:123456",
+     "invalid value 'http://a:123456' for --cors-origins: origin 'http://a:123456' " ORIGIN_FORM},
+    {"cors-origins", "*,http://a",
+     "invalid value '*,http://a' for --cors-origins: '*' allows every origin and must stand alone"},
     {"channels", "a b", "invalid value 'a b' for --channels: channel 'a b' " CHAN_CHARS},
     {"channels", "a,,b", "invalid value 'a,,b' for --channels: empty channel name in list"},
     {"channels", "a,a", "invalid value 'a,a' for --channels: duplicate channel 'a'"},
