@@ -77,9 +77,35 @@ static void bridge_heartbeat_cb(uv_timer_t *t)
     stream_heartbeat(t->data);
 }
 
+void bridge_watch_token(bridge_t *br, int64_t exp)
+{
+    if (exp > 0 && (br->next_token_exp == 0 || exp < br->next_token_exp))
+        br->next_token_exp = exp;
+}
+
+/* Closes the streams whose token expired (a walk only when one did). */
+static void bridge_expire_tokens(bridge_t *br)
+{
+    int64_t now = (int64_t)(bridge_now_ms() / 1000);
+    if (br->next_token_exp == 0 || now < br->next_token_exp)
+        return;
+    br->next_token_exp = 0;
+    for (list_t *n = br->streams.next; n != &br->streams;) {
+        conn_t *c = list_entry(n, conn_t, node);
+        n = n->next;
+        if (c->token_exp == 0)
+            continue;
+        if (c->token_exp <= now)
+            stream_expire(c);
+        else
+            bridge_watch_token(br, c->token_exp);
+    }
+}
+
 static void bridge_sweep_cb(uv_timer_t *t)
 {
     conn_sweep(t->data);
+    bridge_expire_tokens(t->data);
 }
 
 static void bridge_drain_cb(uv_timer_t *t);
@@ -209,6 +235,9 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     uv_signal_start(&br->sigterm, bridge_signal_cb, SIGTERM);
     uv_signal_start(&br->sigint, bridge_signal_cb, SIGINT);
 
+    if (cfg->auth_secret_len == 0)
+        log_warn("no --auth-secret: client ids are claimed, not proven, so anyone may ask for "
+                 "another client's targeted events (see README, Security)");
     replay_init(br);
     if (cfg->nsentinels > 0) {
         sentinel_init(&br->sentinel, loop, cfg, &br->redis_addr);

@@ -41,6 +41,8 @@ typedef struct bridge_stats_s {
     uint64_t replays_failed;      /* resumes cut short because Redis could not answer */
     uint64_t resets_sent;         /* "reset" events: a client may have missed events */
     uint64_t catchups;            /* channel catch-ups after Redis came back */
+    uint64_t auth_failures;       /* stream requests refused for a missing or bad token */
+    uint64_t tokens_expired;      /* streams closed because their token expired */
     uint64_t caught_up_events;    /* history events delivered by catch-ups */
 } bridge_stats_t;
 
@@ -59,6 +61,7 @@ typedef struct bridge_s {
     list_t catchups;           /* channel catch-ups under way */
     uint64_t barrier_sent;     /* replay barriers published on the probe channel */
     uint64_t barrier_seen;     /* the newest barrier that came back through pub/sub */
+    int64_t next_token_exp;    /* the soonest token expiry of a stream; 0 = none */
     uv_signal_t sigterm;       /* graceful shutdown */
     uv_signal_t sigint;        /* graceful shutdown */
     hub_t hub;                 /* channel -> streams */
@@ -97,6 +100,10 @@ uint64_t bridge_bytes_saved(const bridge_t *br);
 
 /* Called by a connection's close callback; ends a drain when it was the last. */
 void bridge_conn_closed(bridge_t *br);
+
+/* A stream's token expires at exp (s since the epoch): the sweep closes
+ * it then. */
+void bridge_watch_token(bridge_t *br, int64_t exp);
 
 /* Milliseconds since the epoch (wall clock). */
 uint64_t bridge_now_ms(void);

@@ -23,8 +23,9 @@
 #define HTTP_AE_MAX 256   /* Accept-Encoding kept (longer lists are cut) */
 #define HTTP_LEID_MAX 4096 /* a longer Last-Event-ID is no cursor of ours */
 #define HTTP_INM_MAX 256   /* If-None-Match kept (a longer one matches nothing) */
+#define HTTP_ORIGIN_MAX 256 /* a longer Origin is no origin of ours */
 
-enum { HDR_OTHER = 0, HDR_XFF, HDR_AE, HDR_LEID, HDR_INM };
+enum { HDR_OTHER = 0, HDR_XFF, HDR_AE, HDR_LEID, HDR_INM, HDR_AUTH, HDR_ORIGIN };
 
 struct http_req_s {
     llhttp_t parser;             /* llhttp state, data points to the conn */
@@ -43,6 +44,11 @@ struct http_req_s {
     char inm[HTTP_INM_MAX];      /* If-None-Match, several headers joined by ',' */
     size_t inm_len;              /* bytes in inm */
     int inm_cut;                 /* inm overflowed: ignored */
+    char auth[HTTP_HEADERS_MAX]; /* Authorization (the last such header) */
+    size_t auth_len;             /* bytes in auth */
+    char origin[HTTP_ORIGIN_MAX];/* Origin (the last such header) */
+    size_t origin_len;           /* bytes in origin */
+    int origin_state;            /* 0 absent, 1 present, -1 too long */
     char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
     size_t url_len;              /* bytes in url */
     size_t header_bytes;         /* header names and values seen so far */
@@ -64,6 +70,7 @@ static const char *http_reason(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 401: return "Unauthorized";
     case 414: return "URI Too Long";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -98,6 +105,9 @@ static int on_message_begin(llhttp_t *p)
     c->req->leid_state = 0;
     c->req->inm_len = 0;
     c->req->inm_cut = 0;
+    c->req->auth_len = 0;
+    c->req->origin_len = 0;
+    c->req->origin_state = 0;
     return 0;
 }
 
@@ -148,6 +158,13 @@ static int on_header_field_complete(llhttp_t *p)
         req->field_id = HDR_AE;
         if (req->ae_len > 0 && req->ae_len < HTTP_AE_MAX)
             req->ae[req->ae_len++] = ',';
+    } else if (req->field_len == 13 && strncasecmp(req->field, "Authorization", 13) == 0) {
+        req->field_id = HDR_AUTH;
+        req->auth_len = 0;
+    } else if (req->field_len == 6 && strncasecmp(req->field, "Origin", 6) == 0) {
+        req->field_id = HDR_ORIGIN;
+        req->origin_len = 0;
+        req->origin_state = 1;
     } else if (req->field_len == 13 && strncasecmp(req->field, "If-None-Match", 13) == 0) {
         req->field_id = HDR_INM;
         if (req->inm_len > 0 && req->inm_len < HTTP_INM_MAX)
@@ -184,6 +201,19 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         } else {
             memcpy(req->leid + req->leid_len, at, len);
             req->leid_len += len;
+        }
+    } else if (req->field_id == HDR_AUTH) {
+        /* Bounded by the header total (on_header_data fails first). */
+        if (len <= sizeof(req->auth) - req->auth_len) {
+            memcpy(req->auth + req->auth_len, at, len);
+            req->auth_len += len;
+        }
+    } else if (req->field_id == HDR_ORIGIN && req->origin_state == 1) {
+        if (len > HTTP_ORIGIN_MAX - req->origin_len) {
+            req->origin_state = -1;
+        } else {
+            memcpy(req->origin + req->origin_len, at, len);
+            req->origin_len += len;
         }
     } else if (req->field_id == HDR_INM) {
         if (len > HTTP_INM_MAX - req->inm_len) {
@@ -541,11 +571,12 @@ void conn_respond(conn_t *c, int status, const char *content_type, const char *b
 {
     if (!c->keep_alive)
         close = 1;
-    char head[512];
+    char head[1024], cors[HTTP_ORIGIN_MAX + 128];
+    conn_cors_lines(c, cors, sizeof(cors));
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n%s%s\r\n",
-                     status, http_reason(status), content_type, len, extra ? extra : "",
+                     "Cache-Control: no-store\r\n%s%s%s\r\n",
+                     status, http_reason(status), content_type, len, extra ? extra : "", cors,
                      close ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(head)) {
         conn_close(c, "response header too long");
@@ -610,6 +641,58 @@ void conn_close(conn_t *c, const char *reason)
     list_remove(&c->node);
     list_remove(&c->dirty);
     uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+}
+
+int conn_bearer(const conn_t *c, const char **token, size_t *len)
+{
+    const http_req_t *req = c->req;
+    if (req == NULL || req->auth_len == 0)
+        return 0;
+    if (req->auth_len < 8 || strncasecmp(req->auth, "Bearer ", 7) != 0)
+        return -1;
+    *token = req->auth + 7;
+    *len = req->auth_len - 7;
+    while (*len > 0 && **token == ' ') {
+        (*token)++;
+        (*len)--;
+    }
+    return *len > 0 ? 1 : -1;
+}
+
+int conn_origin(const conn_t *c, const char **origin, size_t *len)
+{
+    const http_req_t *req = c->req;
+    if (req == NULL || req->origin_state == 0)
+        return 0;
+    *origin = req->origin;
+    *len = req->origin_state == 1 ? req->origin_len : 0;
+    return req->origin_state == 1 ? 1 : -1;
+}
+
+size_t conn_cors_lines(const conn_t *c, char *out, size_t cap)
+{
+    const cfg_t *cfg = c->br->cfg;
+    const char *origin;
+    size_t len;
+    int n = 0;
+    out[0] = '\0';
+    if (!cfg->cors_any && cfg->cors_origins[0] == '\0')
+        return 0; /* CORS is off */
+    int has = conn_origin(c, &origin, &len) == 1 && cfg_cors_allows(cfg, origin, len);
+    if (cfg->cors_any)
+        n = has ? snprintf(out, cap, "Access-Control-Allow-Origin: *\r\n") : 0;
+    else if (has)
+        n = snprintf(out, cap,
+                     "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: "
+                     "true\r\nVary: Origin\r\n",
+                     (int)len, origin);
+    else
+        n = snprintf(out, cap, "Vary: Origin\r\n"); /* the answer depends on the Origin */
+    if (n < 0 || (size_t)n >= cap) {
+        out[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
 }
 
 void conn_park(conn_t *c)

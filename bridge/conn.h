@@ -81,6 +81,7 @@ typedef struct conn_s {
     char *cursor;              /* the parked request's resume cursor, NULL for none */
     size_t cursor_len;         /* bytes in cursor */
     struct replay_s *replay;   /* the resume under way, NULL when live */
+    int64_t token_exp;         /* the stream's token expiry, s since the epoch; 0 = none */
 } conn_t;
 
 /* Accepts a pending connection on the bridge's listener. */
@@ -109,6 +110,21 @@ void conn_close(conn_t *c, const char *reason);
  * close is 0), the connection is shut down after the response. */
 void conn_respond(conn_t *c, int status, const char *content_type, const char *body, size_t len,
                   const char *extra, int close);
+
+/* The bearer token of the request's Authorization header: 1 with *token
+ * and *len, 0 when there is no such header, -1 when it is not "Bearer
+ * <token>". Valid while c->req lives (through a park). */
+int conn_bearer(const conn_t *c, const char **token, size_t *len);
+
+/* The request's Origin: 1 with *origin and *len, 0 when absent, -1 when
+ * too long to be one. */
+int conn_origin(const conn_t *c, const char **origin, size_t *len);
+
+/* Writes the CORS header lines for the request (each ending in CRLF) into
+ * out (cap bytes): none when --cors-origins is unset, the allow lines when
+ * it allows the request's Origin, "Vary: Origin" for an exact list.
+ * Returns the bytes written. */
+size_t conn_cors_lines(const conn_t *c, char *out, size_t cap);
 
 /* Answers a JSON error {"error": text, "code": code} and closes afterwards;
  * extra is NULL or header lines each ending in CRLF (a 405 without extra

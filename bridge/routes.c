@@ -11,6 +11,7 @@
 
 #include "chanlist.h"
 #include "embed.h"
+#include "jwt.h"
 #include "query.h"
 #include "stream.h"
 
@@ -32,14 +33,16 @@ static const char *route_sanitize(const char *s, size_t len, char *out, size_t c
     return out;
 }
 
-/* Answers an error whose text quotes an untrusted value: before 'arg' after. */
+/* Answers an error whose text quotes an untrusted value: before 'arg' after.
+ * A 401 says how to authenticate (RFC 6750). */
 static void route_reject(conn_t *c, int status, const char *code, const char *before,
                          const char *arg, size_t arglen, const char *after)
 {
     char safe[72], text[256];
     snprintf(text, sizeof(text), "%s'%s'%s", before,
              route_sanitize(arg, arglen, safe, sizeof(safe)), after);
-    conn_respond_error(c, status, code, text, NULL);
+    conn_respond_error(c, status, code, text,
+                       status == 401 ? "WWW-Authenticate: Bearer realm=\"sse-bridge\"\r\n" : NULL);
 }
 
 static void route_healthz(conn_t *c)
@@ -58,7 +61,7 @@ static void route_healthz(conn_t *c)
         "\"resumes\":%llu,\"resume_ignored\":%llu,\"replayed_events\":%llu,"
         "\"replay_duplicates\":%llu,\"replay_malformed\":%llu,\"replays_failed\":%llu,"
         "\"resets_sent\":%llu,\"catchups\":%llu,\"caught_up_events\":%llu,"
-        "\"redis_probe_timeouts\":%llu}}",
+        "\"redis_probe_timeouts\":%llu,\"auth_failures\":%llu,\"tokens_expired\":%llu}}",
         br->cfg->bridge_id, SSE_BRIDGE_VERSION, rsub_is_up(&br->rsub) ? "up" : "down",
         br->draining ? "true" : "false", (unsigned long long)br->nstreams,
         (unsigned long long)s->connections_opened, (unsigned long long)s->connections_closed,
@@ -71,7 +74,8 @@ static void route_healthz(conn_t *c)
         (unsigned long long)s->replay_duplicates, (unsigned long long)s->replay_malformed,
         (unsigned long long)s->replays_failed, (unsigned long long)s->resets_sent,
         (unsigned long long)s->catchups, (unsigned long long)s->caught_up_events,
-        (unsigned long long)br->rsub.probe_timeouts);
+        (unsigned long long)br->rsub.probe_timeouts, (unsigned long long)s->auth_failures,
+        (unsigned long long)s->tokens_expired);
     conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
 }
 
@@ -296,6 +300,10 @@ typedef struct stream_req_s {
     char cursor[ROUTE_QUERY_VAL_MAX + 1];    /* decoded last_event_id */
     size_t cursor_len;                       /* bytes in cursor */
     int has_cursor;                          /* last_event_id was in the query */
+    char token[ROUTE_QUERY_VAL_MAX + 1];     /* decoded token */
+    size_t token_len;                        /* bytes in token */
+    int has_token;                           /* token was in the query */
+    int64_t token_exp;                       /* the verified token's expiry; 0 = none */
     char val[ROUTE_QUERY_VAL_MAX + 1];       /* scratch for each decoded value */
 } stream_req_t;
 
@@ -347,6 +355,89 @@ static void route_default_channels(conn_t *c, stream_req_t *sr)
     }
 }
 
+/* With --auth-secret: the token (Authorization: Bearer, else token=) must
+ * be valid and grant every channel that is not public; its sub becomes the
+ * client id (a client_id in the query must equal it), and without a token
+ * no client id can be claimed. Returns 0, or -1 after answering. */
+static int route_auth(conn_t *c, stream_req_t *sr)
+{
+    bridge_t *br = c->br;
+    const cfg_t *cfg = br->cfg;
+    const char *tok = NULL;
+    size_t tlen = 0;
+    int b = conn_bearer(c, &tok, &tlen);
+    if (b < 0) {
+        br->stats.auth_failures++;
+        conn_respond_error(c, 401, "token_malformed",
+                           "the Authorization header must be 'Bearer <token>'",
+                           "WWW-Authenticate: Bearer realm=\"sse-bridge\", error=\"invalid_request\"\r\n");
+        return -1;
+    }
+    if (b == 0 && sr->has_token) {
+        tok = sr->token;
+        tlen = sr->token_len;
+    }
+    jwt_claims_t claims;
+    int has = tok != NULL;
+    if (has) {
+        char err[160], text[224];
+        jwt_result_t r = (size_t)cfg->max_token_bytes < tlen
+                             ? JWT_TOO_LARGE
+                             : jwt_verify(tok, tlen, cfg->auth_secret, cfg->auth_secret_len,
+                                          (int64_t)(bridge_now_ms() / 1000), cfg->token_skew,
+                                          &claims, err, sizeof(err));
+        if (r == JWT_TOO_LARGE)
+            snprintf(err, sizeof(err), "token longer than %d bytes", cfg->max_token_bytes);
+        if (r != JWT_OK) {
+            br->stats.auth_failures++;
+            snprintf(text, sizeof(text), "invalid token: %s", err);
+            conn_respond_error(c, 401, jwt_code(r), text,
+                               "WWW-Authenticate: Bearer realm=\"sse-bridge\", error=\"invalid_token\"\r\n");
+            return -1;
+        }
+    }
+    int status = 0;
+    const char *name = NULL;
+    size_t nlen = 0;
+    for (int i = 0; i < sr->n && status == 0; i++) {
+        if (chanlist_allows(&cfg->public_channels, sr->names[i], sr->lens[i]))
+            continue;
+        if (!has || !chanlist_allows(&claims.channels, sr->names[i], sr->lens[i])) {
+            status = has ? 403 : 401;
+            name = sr->names[i];
+            nlen = sr->lens[i];
+        }
+    }
+    if (status != 0) {
+        br->stats.auth_failures++;
+        if (has)
+            route_reject(c, 403, "channel_forbidden", "the token does not grant channel ", name,
+                         nlen, "");
+        else
+            route_reject(c, 401, "token_required", "channel ", name, nlen, " needs a token");
+    } else if (has && sr->has_client_id &&
+               (sr->client_id_len != claims.sub_len ||
+                memcmp(sr->client_id, claims.sub, claims.sub_len) != 0)) {
+        br->stats.auth_failures++;
+        route_reject(c, 403, "client_id_mismatch", "client_id ", sr->client_id, sr->client_id_len,
+                     " is not the token's subject");
+        status = 403;
+    } else if (!has && sr->has_client_id) {
+        br->stats.auth_failures++;
+        route_reject(c, 401, "token_required", "client_id ", sr->client_id, sr->client_id_len,
+                     " needs a token that proves it");
+        status = 401;
+    } else if (has) {
+        memcpy(sr->client_id, claims.sub, claims.sub_len + 1);
+        sr->client_id_len = claims.sub_len;
+        sr->has_client_id = 1;
+        sr->token_exp = claims.exp;
+    }
+    if (has)
+        jwt_claims_free(&claims);
+    return status == 0 ? 0 : -1;
+}
+
 static stream_req_t route_sr; /* one request at a time on this loop; too big for the stack */
 static int route_dispatching;  /* 1 while routes_dispatch runs (inside llhttp) */
 
@@ -361,6 +452,8 @@ static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int fla
     size_t klen, vlen, pos = 0;
     int r;
     sr->n = sr->has_chans = sr->has_client_id = sr->no_compression = sr->has_cursor = 0;
+    sr->has_token = 0;
+    sr->token_exp = 0;
     while (query != NULL && (r = query_next(query, qlen, &pos, key, sizeof(key), &klen, sr->val,
                                             sizeof(sr->val), &vlen)) != 0) {
         if (r < 0) {
@@ -375,6 +468,10 @@ static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int fla
             memcpy(sr->client_id, sr->val, vlen + 1);
             sr->client_id_len = vlen;
             sr->has_client_id = 1;
+        } else if (strcmp(key, "token") == 0) {
+            memcpy(sr->token, sr->val, vlen + 1);
+            sr->token_len = vlen;
+            sr->has_token = 1;
         } else if (strcmp(key, "last_event_id") == 0) {
             memcpy(sr->cursor, sr->val, vlen + 1);
             sr->cursor_len = vlen;
@@ -399,10 +496,13 @@ static int route_stream_parse(conn_t *c, const char *query, size_t qlen, int fla
         sr->chans_len = 3;
         sr->has_chans = 1;
     }
-    if (sr->has_chans)
-        return route_channels(c, sr, sr->chans, sr->chans_len);
-    route_default_channels(c, sr);
-    return 0;
+    if (sr->has_chans) {
+        if (route_channels(c, sr, sr->chans, sr->chans_len) != 0)
+            return -1;
+    } else {
+        route_default_channels(c, sr);
+    }
+    return c->br->cfg->auth_secret_len > 0 ? route_auth(c, sr) : 0;
 }
 
 /* Over a limit: 429 with Retry-After, or (--limit-response retry) a 200
@@ -450,6 +550,8 @@ static void route_admitted(conn_t *c, cluster_verdict_t v)
         cluster_release(&c->br->cluster, c);
         return;
     }
+    c->token_exp = sr->token_exp;
+    bridge_watch_token(c->br, sr->token_exp);
     if (route_dispatching) {
         /* Inside llhttp: the reader frees the parser once it returns. */
         free(c->query);
@@ -502,12 +604,52 @@ static void route_stream(conn_t *c, const char *query, size_t qlen, int flask_al
     cluster_admit(&c->br->cluster, c, ip, route_admitted);
 }
 
+/* 1 when --cors-origins is set and the request's Origin is not allowed
+ * (after answering 403). Requests without an Origin (same-origin pages,
+ * curl, services) pass. */
+static int route_origin_refused(conn_t *c)
+{
+    const cfg_t *cfg = c->br->cfg;
+    const char *origin;
+    size_t len;
+    if (!cfg->cors_any && cfg->cors_origins[0] == '\0')
+        return 0;
+    int r = conn_origin(c, &origin, &len);
+    if (r == 0 || (r == 1 && cfg_cors_allows(cfg, origin, len)))
+        return 0;
+    conn_respond_error(c, 403, "origin_forbidden", "this origin may not use the bridge", NULL);
+    return 1;
+}
+
+/* An OPTIONS preflight (with --cors-origins set): allowed origins may GET
+ * with these headers. */
+static void route_preflight(conn_t *c)
+{
+    const char *origin;
+    size_t len;
+    if (conn_origin(c, &origin, &len) == 0) {
+        conn_respond_error(c, 400, "bad_preflight", "a preflight needs an Origin header", NULL);
+        return;
+    }
+    if (route_origin_refused(c))
+        return;
+    conn_respond(c, 200, "text/plain", "", 0,
+                 "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
+                 "Access-Control-Allow-Headers: Authorization, Last-Event-ID, Cache-Control, Accept\r\n"
+                 "Access-Control-Max-Age: 600\r\n",
+                 0);
+}
+
 static void routes_dispatch_path(conn_t *c, int method, const char *url, size_t len,
                                  const http_headers_t *h)
 {
     const char *path, *query;
     size_t plen, qlen;
     query_split_target(url, len, &path, &plen, &query, &qlen);
+    if (method == HTTP_OPTIONS && (c->br->cfg->cors_any || c->br->cfg->cors_origins[0] != '\0')) {
+        route_preflight(c);
+        return;
+    }
     const static_route_t *st = route_static_find(path, plen);
     if (st != NULL) {
         if (method != HTTP_GET && method != HTTP_HEAD)
@@ -545,6 +687,8 @@ static void routes_dispatch_path(conn_t *c, int method, const char *url, size_t 
         conn_respond_error(c, 503, "draining", "the bridge is shutting down", NULL);
         return;
     }
+    if (route_origin_refused(c))
+        return;
     route_stream(c, query, qlen, flask, h);
 }
 

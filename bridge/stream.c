@@ -14,14 +14,13 @@
 #include "replay.h"
 #include "sse_frame.h"
 
-#define STREAM_HEAD(encoding)                                                                      \
-    "HTTP/1.1 200 OK\r\n"                                                                          \
-    "Content-Type: text/event-stream; charset=utf-8\r\n"                                            \
-    "Cache-Control: no-cache\r\n"                                                                  \
-    "X-Accel-Buffering: no\r\n"                                                                    \
-    "Vary: Accept-Encoding\r\n" encoding "\r\n"
-static const char stream_head[] = STREAM_HEAD("");
-static const char stream_head_gzip[] = STREAM_HEAD("Content-Encoding: gzip\r\n");
+/* The response head without its blank line: CORS lines may follow. */
+static const char stream_head[] = "HTTP/1.1 200 OK\r\n"
+                                  "Content-Type: text/event-stream; charset=utf-8\r\n"
+                                  "Cache-Control: no-cache\r\n"
+                                  "X-Accel-Buffering: no\r\n"
+                                  "Vary: Accept-Encoding\r\n";
+static const char stream_gzip_line[] = "Content-Encoding: gzip\r\n";
 static const char stream_banner[] = ": sse-bridge " SSE_BRIDGE_VERSION "\n\n";
 
 /* One message on its way to many streams: the identity bytes, and the same
@@ -199,31 +198,64 @@ static msg_t *stream_hello_msg(bridge_t *br, const conn_t *c, const char *cursor
 }
 
 /* The response head, and for gzip the member header: one buffer. */
+/* The response head (with the CORS lines the request earned) and room
+ * for room more bytes, which the caller fills; *used is the head's size. */
+static msg_t *stream_head_build(const conn_t *c, size_t room, size_t *used)
+{
+    char cors[512];
+    size_t hl = sizeof(stream_head) - 1, cl = conn_cors_lines(c, cors, sizeof(cors));
+    size_t gl = c->gzip ? sizeof(stream_gzip_line) - 1 : 0;
+    msg_t *m = msg_alloc(hl + gl + cl + 2 + room);
+    if (m == NULL)
+        return NULL;
+    char *p = m->data;
+    memcpy(p, stream_head, hl);
+    p += hl;
+    memcpy(p, stream_gzip_line, gl);
+    p += gl;
+    memcpy(p, cors, cl);
+    p += cl;
+    memcpy(p, "\r\n", 2);
+    *used = hl + gl + cl + 2;
+    return m;
+}
+
 static msg_t *stream_head_msg(const conn_t *c)
 {
-    if (!c->gzip)
-        return msg_copy(stream_head, sizeof(stream_head) - 1);
-    size_t hl = sizeof(stream_head_gzip) - 1;
-    msg_t *m = msg_alloc(hl + GZS_HEADER_LEN);
-    if (m != NULL) {
-        memcpy(m->data, stream_head_gzip, hl);
-        memcpy(m->data + hl, gzs_header, GZS_HEADER_LEN);
-    }
+    size_t used;
+    msg_t *m = stream_head_build(c, c->gzip ? GZS_HEADER_LEN : 0, &used);
+    if (m != NULL && c->gzip)
+        memcpy(m->data + used, gzs_header, GZS_HEADER_LEN);
     return m;
+}
+
+void stream_expire(conn_t *c)
+{
+    bridge_t *br = c->br;
+    if (c->state != CONN_STREAM || c->token_exp == 0)
+        return;
+    c->token_exp = 0;
+    msg_t *m = stream_system_msg(br, "token_expired", -1);
+    if (m != NULL) {
+        stream_send_now(c, m);
+        msg_unref(m);
+    }
+    br->stats.tokens_expired++;
+    log_info("stream of client_id=%s: token expired", c->client_id ? c->client_id : "-");
+    conn_finish(c);
 }
 
 void stream_refuse(conn_t *c, uint32_t retry_ms, const char *data, size_t len)
 {
     sse_event_t ev = {.event = "limit", .event_len = 5, .retry = (long)retry_ms, .data = data,
                       .data_len = len};
-    size_t hl = sizeof(stream_head) - 1, cl = sizeof(stream_banner) - 1;
-    msg_t *m = msg_alloc(hl + cl + sse_frame_size(&ev));
+    size_t hl, cl = sizeof(stream_banner) - 1;
+    c->gzip = 0; /* a few bytes: identity */
+    msg_t *m = stream_head_build(c, cl + sse_frame_size(&ev), &hl);
     if (m == NULL) {
         conn_close(c, "out of memory");
         return;
     }
-    c->gzip = 0; /* a few bytes: identity */
-    memcpy(m->data, stream_head, hl);
     memcpy(m->data + hl, stream_banner, cl);
     sse_frame_write(&ev, m->data + hl + cl);
     conn_send(c, m);

@@ -59,4 +59,8 @@ void stream_heartbeat(bridge_t *br);
  * finished (closed once written). */
 void stream_shutdown_all(bridge_t *br);
 
+/* The stream's token expired: an `event: system` {"status":"token_expired"}
+ * goes out, then the stream ends (the client reconnects with a new one). */
+void stream_expire(conn_t *c);
+
 #endif
