@@ -27,6 +27,12 @@
     EventSource: null, // the EventSource constructor: the global one unless given (tests)
   };
 
+  // Streams open in this page (every client), to warn before the browser's
+  // per-host connection limit (6 over HTTP/1.1) stalls the page.
+  var openStreams = 0;
+  var STREAMS_WARN = 4;
+  var warnedStreams = false;
+
   // Events the client makes itself; the rest come from the server.
   var OWN_EVENTS = ['enhanced_connected', 'reconnecting', 'disconnected', 'failed', 'degraded',
     'recovered', 'shutdown', 'state'];
@@ -149,6 +155,7 @@
     this._hbInterval = 0; // the server's heartbeat interval, ms
     this._attemptsBefore = 0; // the attempt count before the last 'connected'
     this._seenId = ''; // the current EventSource's last id (sticky), to tell new ids
+    this._onlineFn = null; // our 'online' listener on the window, while active
     this._random = this.options.random || Math.random;
     this._metrics = {
       connects: 0, reconnects: 0, watchdogTimeouts: 0, errors: 0, messages: 0,
@@ -285,8 +292,30 @@
     if (this.state === 'failed' || this.state === 'closed' || this.state === 'idle')
       this.attempt = 0;
     this._clearTimer();
+    this._watchOnline(true);
     this._open();
     return this;
+  };
+
+  // A browser that comes back online does not wait out the backoff.
+  P._watchOnline = function (on) {
+    if (!root || typeof root.addEventListener !== 'function')
+      return;
+    var self = this;
+    if (on && !this._onlineFn) {
+      this._onlineFn = function () {
+        if (self.state !== 'waiting')
+          return;
+        self._log('browser online: reconnecting now');
+        self._clearTimer();
+        self._metrics.reconnects++;
+        self._open();
+      };
+      root.addEventListener('online', this._onlineFn);
+    } else if (!on && this._onlineFn) {
+      root.removeEventListener('online', this._onlineFn);
+      this._onlineFn = null;
+    }
   };
 
   P._open = function () {
@@ -300,6 +329,13 @@
     this._log('connect', url, 'attempt', this.attempt);
     var es = new ES(url, { withCredentials: this.options.withCredentials });
     this._es = es;
+    openStreams++;
+    if (openStreams > STREAMS_WARN && !warnedStreams && typeof console !== 'undefined') {
+      warnedStreams = true;
+      console.warn('EnhancedSSEClient: ' + openStreams + ' streams open in this page. Browsers allow 6 ' +
+        'HTTP/1.1 connections per host, shared by every tab: use one client for several channels ' +
+        '(channels=a,b,c), or serve the bridge over HTTP/2.');
+    }
     this._listening = {};
     var self = this;
     var types = CONTROL_EVENTS.concat(Object.keys(this._handlers));
@@ -349,6 +385,7 @@
       this._es = null;
       es.onmessage = es.onerror = null;
       es.close();
+      openStreams--;
     }
   };
 
@@ -367,6 +404,7 @@
     var o = this.options;
     if (this.attempt >= o.maxReconnectAttempts) {
       this._setState('failed');
+      this._watchOnline(false);
       this._log('giving up after', this.attempt, 'reconnections');
       this._emit('failed', { attempts: this.attempt, reason: reason });
       return;
@@ -506,6 +544,7 @@
   P.close = function () {
     this._clearTimer();
     this._closeEs();
+    this._watchOnline(false);
     this._setState('closed');
     return this;
   };

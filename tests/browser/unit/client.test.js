@@ -81,14 +81,24 @@ function fakeEventSourceClass(made) {
 
 // Loads the client in a fresh context with the fake clock.
 function load(clock) {
+  const listeners = {};
   const sandbox = {
     setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout, URL, console,
+    // window's own events ('online')
+    addEventListener: (type, fn) => (listeners[type] = listeners[type] || []).push(fn),
+    removeEventListener: (type, fn) => {
+      listeners[type] = (listeners[type] || []).filter((f) => f !== fn);
+    },
+    dispatch: (type) => (listeners[type] || []).slice().forEach((fn) => fn({ type })),
+    listeners,
     Date: { now: () => 1700000000000 + clock.now() },
     module: { exports: {} },
   };
   vm.createContext(sandbox);
   vm.runInContext(SOURCE, sandbox, { filename: 'sse-client.js' });
-  return sandbox.module.exports;
+  const Client = sandbox.module.exports;
+  Client.window = sandbox;
+  return Client;
 }
 
 function setup(opts, randomValue) {
@@ -494,4 +504,67 @@ test("an event's id is its own: EventSource's sticky lastEventId is not repeated
   assert.deepEqual(t.of('beta').map((e) => [e.d.id, e.d.channel]), [['2-0@beta', 'beta']]);
   assert.deepEqual(t.of('progress').map((e) => e.d.id), [null]);
   assert.equal(t.c.cursor(), '1-0@alpha,2-0@beta');
+});
+
+test('debugMode logs state transitions to the console; off, it logs nothing', () => {
+  const lines = [];
+  const orig = console.debug;
+  console.debug = (...a) => lines.push(a.join(' '));
+  try {
+    const t = setup({ debugMode: true }, 0);
+    t.c.connect();
+    t.connected();
+    t.es().fail();
+    const quiet = setup({}, 0);
+    const before = lines.length;
+    quiet.c.connect();
+    quiet.connected();
+    assert.equal(lines.length, before);
+  } finally {
+    console.debug = orig;
+  }
+  assert.ok(lines.some((l) => l.includes('[EnhancedSSEClient]') && l.includes('idle -> connecting')), lines.join('\n'));
+  assert.ok(lines.some((l) => l.includes('connecting -> connected')), lines.join('\n'));
+  assert.ok(lines.some((l) => l.includes('reconnecting in')), lines.join('\n'));
+});
+
+test('opening a fifth stream in one page warns once about the per-host connection limit', () => {
+  const clock = fakeClock();
+  const Client = load(clock);
+  const made = [];
+  const ES = fakeEventSourceClass(made);
+  const warnings = [];
+  const orig = console.warn;
+  console.warn = (m) => warnings.push(m);
+  try {
+    const cs = [];
+    for (let i = 0; i < 4; i++)
+      cs.push(new Client('/events?channels=c' + i, { EventSource: ES }).connect());
+    assert.equal(warnings.length, 0);
+    cs[0].close();
+    cs.push(new Client('/events?channels=c4', { EventSource: ES }).connect());
+    assert.equal(warnings.length, 0, 'a closed stream still counted');
+    cs.push(new Client('/events?channels=c5', { EventSource: ES }).connect());
+    cs.push(new Client('/events?channels=c6', { EventSource: ES }).connect());
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /6 HTTP\/1\.1 connections per host/);
+  } finally {
+    console.warn = orig;
+  }
+});
+
+test('coming back online reconnects at once instead of waiting out the backoff', () => {
+  const t = setup({ baseReconnectDelay: 10000 }, 0.9);
+  t.c.connect();
+  t.connected();
+  t.Client.window.dispatch('online'); // connected: nothing to do
+  assert.equal(t.made.length, 1);
+  t.es().fail();
+  assert.equal(t.of('reconnecting')[0].d.delay, 9000);
+  t.clock.advance(100);
+  t.Client.window.dispatch('online');
+  assert.equal(t.made.length, 2);
+  assert.equal(t.c.state, 'connecting');
+  t.c.close();
+  assert.deepEqual(t.Client.window.listeners.online, []);
 });
