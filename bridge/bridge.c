@@ -43,6 +43,7 @@ static void bridge_flush_now(bridge_t *br)
         list_remove(n);
         conn_flush(list_entry(n, conn_t, dirty));
     }
+    health_on_flushed(&br->health);
 }
 
 static void bridge_coalesce_cb(uv_timer_t *t)
@@ -207,7 +208,7 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     rng_seed(&br->rng, (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid());
     br->rbuf = malloc(BRIDGE_READ_BUF);
     if (br->rbuf == NULL || hub_init(&br->hub) != 0 ||
-        gzs_ctx_init(&br->gz, cfg->compression_level) != 0) {
+        gzs_ctx_init(&br->gz, cfg->compression_level) != 0 || health_init(&br->health, br) != 0) {
         log_error("out of memory");
         return UV_ENOMEM;
     }
@@ -253,6 +254,7 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     rsub_start(&br->rsub);
     cluster_init(&br->cluster, br);
     cluster_start(&br->cluster);
+    health_start(&br->health);
     if (cfg->nsentinels > 0) {
         sentinel_follow(&br->sentinel, &br->rsub.link);
         sentinel_follow(&br->sentinel, &br->cluster.link);
@@ -272,6 +274,7 @@ static void bridge_finish(bridge_t *br)
     if (br->cfg->nsentinels > 0)
         sentinel_stop(&br->sentinel);
     replay_stop(br);
+    health_close(&br->health);
     uv_close((uv_handle_t *)&br->heartbeat, NULL);
     uv_close((uv_handle_t *)&br->sweep, NULL);
     uv_close((uv_handle_t *)&br->drain, NULL);
@@ -317,6 +320,7 @@ void bridge_shutdown(bridge_t *br)
     log_info("draining %llu streams (at most %d s)", (unsigned long long)br->nstreams,
              br->cfg->drain_timeout);
     stream_shutdown_all(br);
+    health_shutdown(&br->health);
     /* Idle request connections have nothing to wait for. */
     for (list_t *n = br->http_conns.next; n != &br->http_conns; n = n->next)
         conn_finish(list_entry(n, conn_t, node));
@@ -330,6 +334,7 @@ void bridge_free(bridge_t *br)
 {
     hub_free(&br->hub);
     gzs_ctx_free(&br->gz);
+    health_free(&br->health);
     free(br->rbuf);
     br->rbuf = NULL;
 }

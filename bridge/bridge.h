@@ -9,6 +9,7 @@
 #include "cluster.h"
 #include "config.h"
 #include "gzseg.h"
+#include "health.h"
 #include "hub.h"
 #include "list.h"
 #include "msg.h"
@@ -82,6 +83,7 @@ typedef struct bridge_s {
     char *rbuf;                /* the shared read buffer, BRIDGE_READ_BUF bytes */
     gzs_ctx_t gz;              /* the one compressor: every segment is built here */
     bridge_stats_t stats;      /* counters for /healthz and metrics */
+    health_t health;           /* the health monitor and latency histograms */
 } bridge_t;
 
 /* Sets up br on loop with cfg, binds the listener and starts everything.

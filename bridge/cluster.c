@@ -277,7 +277,7 @@ static void cluster_renew(cluster_t *cl, int lease_ms)
     a.argv[a.argc++] = "connections";
     a.argv[a.argc++] = renew_num(&a, br->nstreams);
     a.argv[a.argc++] = "healthy";
-    a.argv[a.argc++] = renew_num(&a, br->nstreams);
+    a.argv[a.argc++] = renew_num(&a, health_mirror_healthy(&br->health));
     a.argv[a.argc++] = "events_sent";
     a.argv[a.argc++] = renew_num(&a, s->events_sent);
     a.argv[a.argc++] = "bytes_sent";

@@ -386,6 +386,8 @@ static int wq_push(conn_t *c, msg_t *m)
 static void wq_consume(conn_t *c, size_t n)
 {
     c->br->stats.bytes_sent += n;
+    if (n > 0)
+        c->last_write_ms = uv_now(c->br->loop);
     while (n > 0) {
         wq_item_t *it = &c->wq[c->wq_head];
         size_t rem = it->msg->len - it->off;

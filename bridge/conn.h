@@ -69,6 +69,8 @@ typedef struct conn_s {
     size_t wq_bytes;           /* unwritten bytes queued, in flight included */
     uv_write_t *wreq;          /* the outstanding uv_write, NULL when none */
     uint64_t opened_ms;        /* loop time the stream opened, for the close log */
+    uint64_t last_write_ms;    /* loop time bytes last left the queue (0: never) */
+    size_t health_wq;          /* wq_bytes at the last health check */
     struct admission_s *admission; /* pending pool decision, NULL when none */
     uint8_t admit_mode;        /* ADMIT_*: where this stream's slot is counted */
     uint8_t parked;            /* waiting for the pool: no more request parsing */

@@ -12,6 +12,7 @@
 #include "chanlist.h"
 #include "embed.h"
 #include "jwt.h"
+#include "metrics.h"
 #include "query.h"
 #include "stream.h"
 
@@ -120,7 +121,8 @@ static void route_health(conn_t *c)
     /* Without fresh cluster figures this replica's own stand in. */
     int fresh = t->at_ms != 0 && redis_up;
     uint64_t total = fresh ? t->connections : br->nstreams;
-    uint64_t healthy = fresh ? t->healthy : br->nstreams;
+    uint64_t healthy = fresh ? health_cluster_healthy(&br->health, t->healthy, total)
+                             : health_healthy(&br->health);
     uint64_t events = fresh ? t->events_sent : s->events_sent;
     uint64_t cerrors = fresh ? t->errors : errors;
     double error_rate = events + cerrors > 0 ? (double)cerrors / (double)(events + cerrors) : 0.0;
@@ -170,8 +172,8 @@ static void route_health(conn_t *c)
     cJSON_AddNumberToObject(gz, "bytes_before", (double)s->gzip_bytes_in);
     cJSON_AddNumberToObject(gz, "bytes_after", (double)s->gzip_bytes_out);
     cJSON_AddNumberToObject(gz, "bytes_saved", (double)bridge_bytes_saved(br));
-    /* Latency is measured by the health monitor (not built yet): 0 until then. */
-    cJSON_AddNumberToObject(o, "average_latency", 0);
+    /* Publish to write, in ms: the last health check's mean (or since the start). */
+    cJSON_AddNumberToObject(o, "average_latency", health_average_latency_ms(&br->health));
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (body == NULL) {
@@ -659,6 +661,8 @@ static void routes_dispatch_path(conn_t *c, int method, const char *url, size_t 
             route_static(c, st, method == HTTP_HEAD, h);
         return;
     }
+    if (metrics_route(c, method, path, plen))
+        return;
 #define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, plen) == 0)
     int events = PATH_IS("/events"), flask = PATH_IS("/stream"), healthz = PATH_IS("/healthz");
     int health = PATH_IS("/sse/health"), readyz = PATH_IS("/readyz");

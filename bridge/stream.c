@@ -318,9 +318,13 @@ int stream_open(conn_t *c, const char *const *names, const size_t *lens, int n,
     br->stats.connections_opened++;
     conn_send(c, m);
     msg_unref(m);
-    log_info("stream opened: client_id=%s channels=%u streams=%llu%s",
-             c->client_id ? c->client_id : "-", (unsigned)c->sub.nlinks,
-             (unsigned long long)br->nstreams, cursor != NULL ? " resuming" : "");
+    char peer[CLIENTIP_MAX];
+    conn_peer_ip(c, peer);
+    log_kv_t kv[] = {LOG_STR("client_id", c->client_id), LOG_STR("peer", peer),
+                     LOG_INT("channels", c->sub.nlinks), LOG_INT("streams", br->nstreams),
+                     LOG_STR("gzip", c->gzip ? "yes" : "no"),
+                     LOG_STR("resuming", cursor != NULL ? "yes" : "no")};
+    log_kv(LOG_INFO, "stream opened", kv, sizeof(kv) / sizeof(kv[0]));
     int r = replay_open(c, cursor, cursor_len);
     if (r < 0) {
         conn_close(c, "out of memory");
@@ -351,10 +355,10 @@ void stream_detach(conn_t *c, const char *reason)
     cluster_release(&br->cluster, c);
     br->nstreams--;
     br->stats.connections_closed++;
-    log_info("stream closed: client_id=%s after %.1f s: %s streams=%llu",
-             c->client_id ? c->client_id : "-",
-             (double)(uv_now(br->loop) - c->opened_ms) / 1000.0, reason,
-             (unsigned long long)br->nstreams);
+    log_kv_t kv[] = {LOG_STR("client_id", c->client_id), LOG_STR("reason", reason),
+                     LOG_DBL("duration_s", (double)(uv_now(br->loop) - c->opened_ms) / 1000.0),
+                     LOG_INT("streams", br->nstreams)};
+    log_kv(LOG_INFO, "stream closed", kv, sizeof(kv) / sizeof(kv[0]));
 }
 
 void stream_deliver(bridge_t *br, hub_chan_t *chan, const char *payload, size_t len, conn_t *only)
@@ -405,6 +409,8 @@ void stream_deliver(bridge_t *br, hub_chan_t *chan, const char *payload, size_t 
             frame_send(br, c, &f);
         br->stats.events_sent++;
     }
+    if (only == NULL)
+        health_on_fanout(&br->health, env.ts);
     frame_done(&f);
     envelope_free(&env);
 }
@@ -413,6 +419,7 @@ void stream_on_message(void *arg, hub_chan_t *chan, const char *payload, size_t 
 {
     bridge_t *br = arg;
     br->stats.messages_received++;
+    health_on_receipt(&br->health);
     if (replay_catchup_hold(br, chan, payload, len))
         return;
     stream_deliver(br, chan, payload, len, NULL);
