@@ -11,7 +11,12 @@ PKGS=(
   python3 python3-redis python3-pytest python3-jwt
   curl ca-certificates procps
   chromium
+  prometheus
 )
+# prometheus: only its promtool, which checks /metrics in the tests (the
+# package's service is never started here: no systemd, and policy-rc.d or
+# invoke-rc.d refuse it in containers; a started one would listen on :9090,
+# which no test uses).
 # Node.js for the browser tests (playwright-core) and the client's unit
 # tests: Debian's nodejs and npm, unless a node and npm are already there
 # (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).
