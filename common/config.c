@@ -132,6 +132,10 @@ static const opt_t opts[] = {
      "seconds of clock difference tolerated on a token's exp, nbf and iat"},
     {"max-token-bytes", "SSE_MAX_TOKEN_BYTES", "N", set_int, 256, 16384, OFF(max_token_bytes),
      "4096", "longer tokens are refused unread"},
+    {"rate-limit", "SSE_RATE_LIMIT", "N", set_int, 0, 100000, OFF(rate_limit), "0",
+     "new streams per second one client IP may open on this bridge (token bucket; 0 = off)"},
+    {"rate-limit-burst", "SSE_RATE_LIMIT_BURST", "N", set_int, 1, 100000, OFF(rate_limit_burst),
+     "20", "streams a client IP may open at once before --rate-limit applies"},
     {"cors-origins", "SSE_CORS_ORIGINS", "LIST", set_origins, 0, 0, 0, "",
      "origins whose pages may open streams: exact origins (https://app.example.com) or '*' "
      "(any origin, without credentials)"},

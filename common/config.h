@@ -68,6 +68,8 @@ typedef struct cfg_s {
     int max_token_bytes;            /* longer tokens are refused unread */
     char cors_origins[CFG_ORIGINS_MAX + 1]; /* "a,b" exact origins; "" = no CORS */
     int cors_any;                   /* --cors-origins '*': any origin, never credentials */
+    int rate_limit;                 /* new streams per second per client IP; 0 = off */
+    int rate_limit_burst;           /* bucket size of that limit */
 } cfg_t;
 
 typedef enum {

@@ -53,6 +53,8 @@ static const flag_t flags[] = {
     {"token-skew", "SSE_TOKEN_SKEW", "30"},
     {"max-token-bytes", "SSE_MAX_TOKEN_BYTES", "4096"},
     {"cors-origins", "SSE_CORS_ORIGINS", "none"},
+    {"rate-limit", "SSE_RATE_LIMIT", "0"},
+    {"rate-limit-burst", "SSE_RATE_LIMIT_BURST", "20"},
 };
 #define FLAG_COUNT ((int)(sizeof(flags) / sizeof(flags[0])))
 
@@ -215,6 +217,10 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", c->token_skew);
     } else if (strcmp(flag, "max-token-bytes") == 0) {
         snprintf(out, n, "%d", c->max_token_bytes);
+    } else if (strcmp(flag, "rate-limit") == 0) {
+        snprintf(out, n, "%d", c->rate_limit);
+    } else if (strcmp(flag, "rate-limit-burst") == 0) {
+        snprintf(out, n, "%d", c->rate_limit_burst);
     } else if (strcmp(flag, "cors-origins") == 0) {
         snprintf(out, n, "%s%.512s", c->cors_any ? "any " : "", c->cors_origins);
     } else {
@@ -357,6 +363,8 @@ static const good_case_t good_cases[] = {
     {"max-token-bytes", "256", "256", "16384", "16384"},
     {"cors-origins", "https://app.example.com, http://localhost:5000",
      "https://app.example.com,http://localhost:5000", "*", "any "},
+    {"rate-limit", "100000", "100000", "5", "5"},
+    {"rate-limit-burst", "1", "1", "100000", "100000"},
 };
 #define GOOD_COUNT ((int)(sizeof(good_cases) / sizeof(good_cases[0])))
 
@@ -606,6 +614,8 @@ static const bad_case_t bad_cases[] = {
      "invalid value '" SECRET_FILE_SHORT "' for --auth-secret-file: " SECRET_LEN},
     {"public-channels", "a b", "invalid value 'a b' for --public-channels: channel 'a b' " CHAN_CHARS},
     {"token-skew", "601", INT_MSG("token-skew", "601", "0 to 600")},
+    {"rate-limit", "-1", INT_MSG("rate-limit", "-1", "0 to 100000")},
+    {"rate-limit-burst", "0", INT_MSG("rate-limit-burst", "0", "1 to 100000")},
     {"max-token-bytes", "255", INT_MSG("max-token-bytes", "255", "256 to 16384")},
     {"cors-origins", "https://a.example.com/",
      "invalid value 'https://a.example.com/' for --cors-origins: origin 'https://a.example.com/' "

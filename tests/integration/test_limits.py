@@ -1,0 +1,145 @@
+"""Resource protection under hostile load: the per-IP rate limit of new
+streams, a reader that keeps receiving every message while 1,000 bad
+requests hit the bridge, and 500 slowloris connections closed at the header
+timeout without blocking new clients."""
+
+import socket
+import threading
+import time
+
+from helpers import assert_json_error, wait_until
+from sse_client import http_request
+
+BAD_REQUESTS = [
+    b"GET /events?channels=alpha&pad=" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",      # 414
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n",             # 431
+    b"GET /events?channels=bad%20name HTTP/1.1\r\nHost: x\r\n\r\n",                          # 400
+    b"GET /events?channels=forbidden HTTP/1.1\r\nHost: x\r\n\r\n",                           # 403
+    b"GET /events?channels=alpha&client_id=a/b HTTP/1.1\r\nHost: x\r\n\r\n",                 # 400
+    b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",                        # 405
+    b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",                                                # 404
+    b"BREW /events HTTP/1.1\r\n\r\n",                                                        # 400
+    b"GET /events?channels=alpha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # 400
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,                          # TLS hello: 400
+]
+
+
+def send_bad(port, raw):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        head = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+        return head.split(b" ", 2)[1] if head.startswith(b"HTTP/1.1 ") else b""
+    except OSError:
+        return b"reset"
+    finally:
+        s.close()
+
+
+def test_rate_limit_refuses_a_burst_over_the_bucket_and_admits_again_after_the_refill(bridge, clients):
+    b = bridge("--rate-limit", "2", "--rate-limit-burst", "3", "--trusted-proxies", "127.0.0.1")
+    streams = [clients.sse(b.port, "/events?channels=alpha") for _ in range(3)]
+    for s in streams:
+        s.connected()
+    r = http_request(b.port, b"GET /events?channels=alpha HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert_json_error(r, 429, "rate_limited")
+    assert r.header("Retry-After") == "1"
+    # Another client behind the trusted proxy has its own bucket.
+    other = clients.sse(b.port, "/events?channels=alpha", headers=[("X-Forwarded-For", "198.51.100.7")])
+    other.connected()
+    time.sleep(0.6)  # 2 tokens per second: one is back
+    again = clients.sse(b.port, "/events?channels=alpha")
+    again.connected()
+    assert b.counters()["rate_limited"] == 1
+
+
+def test_a_reader_gets_every_message_while_a_thousand_bad_requests_hit_the_bridge(bridge, clients, redis_server):
+    b = bridge()
+    reader = clients.sse(b.port, "/events?channels=alpha")
+    reader.connected()
+    redis_server.wait_subscribed(["alpha"])
+    statuses = {}
+    done = threading.Event()
+
+    def attack():
+        try:
+            for i in range(1000):
+                st = send_bad(b.port, BAD_REQUESTS[i % len(BAD_REQUESTS)])
+                statuses[st] = statuses.get(st, 0) + 1
+        finally:
+            done.set()
+
+    t = threading.Thread(target=attack)
+    t.start()
+    pub = redis_server.client()
+    sent = 0
+    while not done.is_set() and sent < 2000:
+        pub.publish("alpha", "m%d" % sent)
+        sent += 1
+        time.sleep(0.002)
+    t.join(120)
+    assert done.is_set()
+    got = [reader.next_event(timeout=10).data for _ in range(sent)]
+    assert got == ["m%d" % i for i in range(sent)]
+    assert sent >= 10, "the attack ended before any message was published"
+    assert set(statuses) <= {b"400", b"403", b"404", b"405", b"414", b"431"}, statuses
+    assert sum(statuses.values()) == 1000
+    assert b.alive()
+    assert b.counters()["requests_rejected"] >= 1000
+
+
+SLOW_REQUEST = b"GET /events?channels=alpha HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 64
+
+
+def test_five_hundred_slowloris_connections_are_closed_at_the_header_timeout_and_block_no_one(
+        bridge, clients, redis_server):
+    b = bridge("--header-timeout", "2")
+    socks = [socket.create_connection(("127.0.0.1", b.port), timeout=5) for _ in range(500)]
+    t0 = time.monotonic()
+    answers = {}
+    closed = set()
+    step = 0
+    fresh = None
+    while len(closed) < len(socks) and time.monotonic() - t0 < 15:
+        # One byte a second from each, never finishing the headers.
+        for i, s in enumerate(socks):
+            if i in closed:
+                continue
+            try:
+                s.sendall(SLOW_REQUEST[step:step + 1])
+                s.setblocking(False)
+                try:
+                    data = s.recv(4096)
+                    answers[i] = data
+                    closed.add(i)
+                except BlockingIOError:
+                    pass
+                finally:
+                    s.setblocking(True)
+            except OSError:
+                closed.add(i)
+        if fresh is None:
+            # Meanwhile a new client opens a stream and is served.
+            fresh = clients.sse(b.port, "/events?channels=alpha")
+            fresh.connected(timeout=5)
+            redis_server.wait_subscribed(["alpha"])
+            redis_server.publish("alpha", "not blocked")
+            assert fresh.next_event(timeout=5).data == "not blocked"
+            assert not closed, "slowloris connections closed before the header timeout"
+        step += 1
+        time.sleep(1.0)
+    elapsed = time.monotonic() - t0
+    for s in socks:
+        s.close()
+    assert len(closed) == 500, "%d of 500 slowloris connections still open after %.1f s" % (
+        500 - len(closed), elapsed)
+    assert 2 <= elapsed < 10, "closing took %.1f s for a 2 s header timeout" % elapsed
+    bad = [a[:40] for a in answers.values() if a and not a.startswith(b"HTTP/1.1 408")]
+    assert not bad, "closed with another answer than 408: %r" % bad[:3]
+    assert b.healthz()["connections"] == 1  # the fresh stream is still there
