@@ -236,6 +236,10 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
     uv_signal_start(&br->sigterm, bridge_signal_cb, SIGTERM);
     uv_signal_start(&br->sigint, bridge_signal_cb, SIGINT);
 
+    if (rl_init(&br->ratelimit, (uint32_t)cfg->rate_limit, (uint32_t)cfg->rate_limit_burst) != 0) {
+        log_error("out of memory");
+        return UV_ENOMEM;
+    }
     if (cfg->auth_secret_len == 0)
         log_warn("no --auth-secret: client ids are claimed, not proven, so anyone may ask for "
                  "another client's targeted events (see README, Security)");
@@ -332,6 +336,7 @@ void bridge_shutdown(bridge_t *br)
 
 void bridge_free(bridge_t *br)
 {
+    rl_free(&br->ratelimit);
     hub_free(&br->hub);
     gzs_ctx_free(&br->gz);
     health_free(&br->health);

@@ -13,6 +13,7 @@
 #include "hub.h"
 #include "list.h"
 #include "msg.h"
+#include "ratelimit.h"
 #include "rsub.h"
 #include "sentinel.h"
 
@@ -44,6 +45,7 @@ typedef struct bridge_stats_s {
     uint64_t catchups;            /* channel catch-ups after Redis came back */
     uint64_t auth_failures;       /* stream requests refused for a missing or bad token */
     uint64_t tokens_expired;      /* streams closed because their token expired */
+    uint64_t rate_limited;        /* stream requests refused by --rate-limit */
     uint64_t caught_up_events;    /* history events delivered by catch-ups */
 } bridge_stats_t;
 
@@ -63,6 +65,7 @@ typedef struct bridge_s {
     uint64_t barrier_sent;     /* replay barriers published on the probe channel */
     uint64_t barrier_seen;     /* the newest barrier that came back through pub/sub */
     int64_t next_token_exp;    /* the soonest token expiry of a stream; 0 = none */
+    rl_t ratelimit;            /* --rate-limit: new streams per client IP */
     uv_signal_t sigterm;       /* graceful shutdown */
     uv_signal_t sigint;        /* graceful shutdown */
     hub_t hub;                 /* channel -> streams */

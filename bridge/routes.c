@@ -62,7 +62,8 @@ static void route_healthz(conn_t *c)
         "\"resumes\":%llu,\"resume_ignored\":%llu,\"replayed_events\":%llu,"
         "\"replay_duplicates\":%llu,\"replay_malformed\":%llu,\"replays_failed\":%llu,"
         "\"resets_sent\":%llu,\"catchups\":%llu,\"caught_up_events\":%llu,"
-        "\"redis_probe_timeouts\":%llu,\"auth_failures\":%llu,\"tokens_expired\":%llu}}",
+        "\"redis_probe_timeouts\":%llu,\"auth_failures\":%llu,\"tokens_expired\":%llu,"
+        "\"rate_limited\":%llu}}",
         br->cfg->bridge_id, SSE_BRIDGE_VERSION, rsub_is_up(&br->rsub) ? "up" : "down",
         br->draining ? "true" : "false", (unsigned long long)br->nstreams,
         (unsigned long long)s->connections_opened, (unsigned long long)s->connections_closed,
@@ -76,7 +77,7 @@ static void route_healthz(conn_t *c)
         (unsigned long long)s->replays_failed, (unsigned long long)s->resets_sent,
         (unsigned long long)s->catchups, (unsigned long long)s->caught_up_events,
         (unsigned long long)br->rsub.probe_timeouts, (unsigned long long)s->auth_failures,
-        (unsigned long long)s->tokens_expired);
+        (unsigned long long)s->tokens_expired, (unsigned long long)s->rate_limited);
     conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
 }
 
@@ -575,6 +576,14 @@ static void route_stream(conn_t *c, const char *query, size_t qlen, int flask_al
     char peer[CLIENTIP_MAX], ip[CLIENTIP_MAX];
     conn_peer_ip(c, peer);
     clientip_resolve(peer, h->xff, h->xff_len, &c->br->cfg->trusted_proxies, ip);
+    uint32_t wait_ms;
+    if (!rl_take(&c->br->ratelimit, ip, uv_now(c->br->loop), &wait_ms)) {
+        char extra[48];
+        c->br->stats.rate_limited++;
+        snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", (wait_ms + 999) / 1000);
+        conn_respond_error(c, 429, "rate_limited", "too many new streams from this address", extra);
+        return;
+    }
     c->query = malloc(qlen + 1);
     if (c->query == NULL) {
         conn_respond_error(c, 500, "internal", "out of memory", NULL);
