@@ -35,7 +35,9 @@
 
   // Events the client makes itself; the rest come from the server.
   var OWN_EVENTS = ['enhanced_connected', 'reconnecting', 'disconnected', 'failed', 'degraded',
-    'recovered', 'shutdown', 'state'];
+    'recovered', 'shutdown', 'state', 'error'];
+  // Events of the EventSource object itself, never listened to as server events.
+  var NATIVE_EVENTS = ['message', 'error', 'open'];
   // Server events the client always listens to, whatever the page listens for.
   var CONTROL_EVENTS = ['connected', 'heartbeat', 'system', 'limit', 'reset'];
   // A history id: "<ms>-<seq>@<channel>" (bridge/README, "Resume").
@@ -274,7 +276,9 @@
   };
 
   P._listen = function (type) {
-    if (this._listening[type] || OWN_EVENTS.indexOf(type) >= 0)
+    // 'message' comes through onmessage; 'error' and 'open' are the native
+    // object's own events, not the server's.
+    if (this._listening[type] || OWN_EVENTS.indexOf(type) >= 0 || NATIVE_EVENTS.indexOf(type) >= 0)
       return;
     this._listening[type] = true;
     var self = this;
@@ -395,6 +399,7 @@
     var wasConnected = this._everConnected;
     this._metrics.errors++;
     this._closeEs();
+    this._emit('error', { reason: reason, connected: wasConnected });
     if (wasConnected)
       this._emit('disconnected', { reason: reason, bridge: this.bridge, cursor: this.cursor() });
     this._schedule(reason);

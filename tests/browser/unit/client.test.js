@@ -568,3 +568,23 @@ test('coming back online reconnects at once instead of waiting out the backoff',
   t.c.close();
   assert.deepEqual(t.Client.window.listeners.online, []);
 });
+
+test("'message', 'error' and 'open' handlers are not confused with server events", () => {
+  const t = setup({}, 0);
+  const msgs = [];
+  const errs = [];
+  t.c.addEventListener('message', (d) => msgs.push(d.data));
+  t.c.addEventListener('error', (d) => errs.push(d));
+  t.c.addEventListener('open', () => assert.fail('open is not a server event'));
+  t.c.connect();
+  assert.equal(t.es().listeners.message, undefined, 'message would be dispatched twice');
+  assert.equal(t.es().listeners.error, undefined);
+  assert.equal(t.es().listeners.open, undefined);
+  t.connected();
+  t.es().emit('message', 'unnamed', '');
+  assert.deepEqual(msgs, ['unnamed']);
+  t.es().fail();
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0].reason, 'error');
+  assert.equal(errs[0].connected, true);
+});
