@@ -44,18 +44,20 @@ struct http_req_s {
     char inm[HTTP_INM_MAX];      /* If-None-Match, several headers joined by ',' */
     size_t inm_len;              /* bytes in inm */
     int inm_cut;                 /* inm overflowed: ignored */
-    char auth[HTTP_HEADERS_MAX]; /* Authorization (the last such header) */
+    char auth[HTTP_AUTH_MAX];    /* Authorization (the last such header) */
     size_t auth_len;             /* bytes in auth */
+    int auth_cut;                /* auth overflowed: too long for any token */
     char origin[HTTP_ORIGIN_MAX];/* Origin (the last such header) */
     size_t origin_len;           /* bytes in origin */
     int origin_state;            /* 0 absent, 1 present, -1 too long */
-    char url[HTTP_URL_MAX + 1];  /* request target, NUL-terminated */
+    char err_buf[96];            /* err_text when it names a configured limit */
     size_t url_len;              /* bytes in url */
     size_t header_bytes;         /* header names and values seen so far */
     unsigned nheaders;           /* header lines seen so far */
     int err_status;              /* status to answer when a callback failed */
     const char *err_code;        /* its JSON code */
     const char *err_text;        /* its JSON message */
+    char url[];                  /* request target, NUL-terminated: --max-url-bytes + 1 */
 };
 
 static llhttp_settings_t http_settings;
@@ -106,6 +108,7 @@ static int on_message_begin(llhttp_t *p)
     c->req->inm_len = 0;
     c->req->inm_cut = 0;
     c->req->auth_len = 0;
+    c->req->auth_cut = 0;
     c->req->origin_len = 0;
     c->req->origin_state = 0;
     return 0;
@@ -113,9 +116,13 @@ static int on_message_begin(llhttp_t *p)
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
-    http_req_t *req = ((conn_t *)p->data)->req;
-    if (len > HTTP_URL_MAX - req->url_len)
-        return req_fail(req, 414, "uri_too_long", "request target longer than 2048 bytes");
+    conn_t *c = p->data;
+    http_req_t *req = c->req;
+    size_t max = (size_t)c->br->cfg->max_url_bytes;
+    if (len > max - req->url_len) {
+        snprintf(req->err_buf, sizeof(req->err_buf), "request target longer than %zu bytes", max);
+        return req_fail(req, 414, "uri_too_long", req->err_buf);
+    }
     memcpy(req->url + req->url_len, at, len);
     req->url_len += len;
     req->url[req->url_len] = '\0';
@@ -124,11 +131,15 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 
 static int on_header_data(llhttp_t *p, const char *at, size_t len)
 {
-    http_req_t *req = ((conn_t *)p->data)->req;
+    conn_t *c = p->data;
+    http_req_t *req = c->req;
     (void)at;
     req->header_bytes += len;
-    if (req->header_bytes > HTTP_HEADERS_MAX)
-        return req_fail(req, 431, "headers_too_large", "request headers larger than 8192 bytes");
+    if (req->header_bytes > (size_t)c->br->cfg->max_header_bytes) {
+        snprintf(req->err_buf, sizeof(req->err_buf), "request headers larger than %d bytes",
+                 c->br->cfg->max_header_bytes);
+        return req_fail(req, 431, "headers_too_large", req->err_buf);
+    }
     return 0;
 }
 
@@ -203,10 +214,11 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
             req->leid_len += len;
         }
     } else if (req->field_id == HDR_AUTH) {
-        /* Bounded by the header total (on_header_data fails first). */
         if (len <= sizeof(req->auth) - req->auth_len) {
             memcpy(req->auth + req->auth_len, at, len);
             req->auth_len += len;
+        } else {
+            req->auth_cut = 1;
         }
     } else if (req->field_id == HDR_ORIGIN && req->origin_state == 1) {
         if (len > HTTP_ORIGIN_MAX - req->origin_len) {
@@ -228,7 +240,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 
 static int on_header_value_complete(llhttp_t *p)
 {
-    http_req_t *req = ((conn_t *)p->data)->req;
+    conn_t *c = p->data;
+    http_req_t *req = c->req;
     if (req->field_id == HDR_AE && req->ae_cut) {
         /* A cut item could read "gzip;q=0" as "gzip": keep whole items only,
          * and nothing of later Accept-Encoding headers either. */
@@ -236,8 +249,11 @@ static int on_header_value_complete(llhttp_t *p)
             req->ae_len--;
     }
     req->field_id = HDR_OTHER;
-    if (++req->nheaders > HTTP_HEADER_COUNT_MAX)
-        return req_fail(req, 431, "headers_too_large", "more than 100 request headers");
+    if (++req->nheaders > (unsigned)c->br->cfg->max_headers) {
+        snprintf(req->err_buf, sizeof(req->err_buf), "more than %d request headers",
+                 c->br->cfg->max_headers);
+        return req_fail(req, 431, "headers_too_large", req->err_buf);
+    }
     return 0;
 }
 
@@ -342,7 +358,7 @@ void conn_accept(bridge_t *br)
     uv_tcp_init(br->loop, &c->tcp);
     int r = uv_accept((uv_stream_t *)&br->listener, (uv_stream_t *)&c->tcp);
     if (r == 0)
-        c->req = calloc(1, sizeof(*c->req));
+        c->req = calloc(1, sizeof(*c->req) + (size_t)br->cfg->max_url_bytes + 1);
     if (r != 0 || c->req == NULL) {
         log_warn("http: accept failed: %s", r != 0 ? uv_strerror(r) : "out of memory");
         uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
@@ -648,8 +664,10 @@ void conn_close(conn_t *c, const char *reason)
 int conn_bearer(const conn_t *c, const char **token, size_t *len)
 {
     const http_req_t *req = c->req;
-    if (req == NULL || req->auth_len == 0)
+    if (req == NULL || (req->auth_len == 0 && !req->auth_cut))
         return 0;
+    if (req->auth_cut)
+        return -2;
     if (req->auth_len < 8 || strncasecmp(req->auth, "Bearer ", 7) != 0)
         return -1;
     *token = req->auth + 7;

@@ -13,9 +13,8 @@
 #include "list.h"
 #include "msg.h"
 
-#define HTTP_URL_MAX 2048      /* longer request targets get 414 */
-#define HTTP_HEADERS_MAX 8192  /* more header bytes in total get 431 */
-#define HTTP_HEADER_COUNT_MAX 100 /* more header lines get 431 */
+#define HTTP_URL_LIMIT 65536   /* the largest --max-url-bytes */
+#define HTTP_AUTH_MAX 16400    /* Authorization kept: "Bearer " and the largest token */
 
 typedef enum {
     CONN_HTTP = 0, /* reading requests, answering them */
@@ -115,7 +114,8 @@ void conn_respond(conn_t *c, int status, const char *content_type, const char *b
 
 /* The bearer token of the request's Authorization header: 1 with *token
  * and *len, 0 when there is no such header, -1 when it is not "Bearer
- * <token>". Valid while c->req lives (through a park). */
+ * <token>", -2 when it is longer than any token. Valid while c->req lives
+ * (through a park). */
 int conn_bearer(const conn_t *c, const char **token, size_t *len);
 
 /* The request's Origin: 1 with *origin and *len, 0 when absent, -1 when

@@ -16,7 +16,7 @@
 #include "query.h"
 #include "stream.h"
 
-#define ROUTE_QUERY_VAL_MAX HTTP_URL_MAX /* a decoded value is never longer than the URL */
+#define ROUTE_QUERY_VAL_MAX HTTP_URL_LIMIT /* a decoded value is never longer than the URL */
 #define ROUTE_CHANNELS_MAX 256           /* upper bound of --max-channels-per-connection */
 
 /* Copies at most 64 bytes of untrusted text into out for an error message,
@@ -369,6 +369,14 @@ static int route_auth(conn_t *c, stream_req_t *sr)
     const char *tok = NULL;
     size_t tlen = 0;
     int b = conn_bearer(c, &tok, &tlen);
+    if (b == -2) {
+        char text[96];
+        br->stats.auth_failures++;
+        snprintf(text, sizeof(text), "invalid token: token longer than %d bytes", cfg->max_token_bytes);
+        conn_respond_error(c, 401, "token_too_large", text,
+                           "WWW-Authenticate: Bearer realm=\"sse-bridge\", error=\"invalid_token\"\r\n");
+        return -1;
+    }
     if (b < 0) {
         br->stats.auth_failures++;
         conn_respond_error(c, 401, "token_malformed",

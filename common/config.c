@@ -102,6 +102,12 @@ static const opt_t opts[] = {
      OFF(max_message_bytes), "1048576", "larger Redis messages are dropped"},
     {"max-channels-per-connection", "SSE_MAX_CHANNELS_PER_CONNECTION", "N", set_int, 1, 256,
      OFF(max_channels_per_conn), "16", "channels one stream may subscribe to"},
+    {"max-url-bytes", "SSE_MAX_URL_BYTES", "N", set_int, 256, 65536, OFF(max_url_bytes), "2048",
+     "longer request targets are answered 414"},
+    {"max-header-bytes", "SSE_MAX_HEADER_BYTES", "N", set_int, 1024, 65536, OFF(max_header_bytes),
+     "8192", "more request header bytes (names and values) are answered 431"},
+    {"max-headers", "SSE_MAX_HEADERS", "N", set_int, 8, 1000, OFF(max_headers), "100",
+     "more request header lines are answered 431"},
     {"header-timeout", "SSE_HEADER_TIMEOUT", "S", set_int, 1, 3600, OFF(header_timeout), "10",
      "seconds a client has to send a complete request"},
     {"drain-timeout", "SSE_DRAIN_TIMEOUT", "S", set_int, 0, 3600, OFF(drain_timeout), "10",
@@ -539,9 +545,19 @@ static int origin_valid(const char *s, size_t len)
         return 0;
     size_t host = i;
     if (s[i] == '[') {
-        while (i < len && s[i] != ']')
+        /* An IPv6 literal, lower case as browsers serialize it: anything
+         * else in the brackets (spaces, control bytes) is no origin. */
+        char a6[INET6_ADDRSTRLEN];
+        unsigned char bin[16];
+        size_t start = ++i;
+        while (i < len && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+                           s[i] == ':' || s[i] == '.'))
             i++;
-        if (i == len)
+        if (i == len || s[i] != ']' || i - start >= sizeof(a6))
+            return 0;
+        memcpy(a6, s + start, i - start);
+        a6[i - start] = '\0';
+        if (inet_pton(AF_INET6, a6, bin) != 1)
             return 0;
         i++;
     } else {

@@ -70,6 +70,9 @@ typedef struct cfg_s {
     int cors_any;                   /* --cors-origins '*': any origin, never credentials */
     int rate_limit;                 /* new streams per second per client IP; 0 = off */
     int rate_limit_burst;           /* bucket size of that limit */
+    int max_url_bytes;              /* longer request targets get 414 */
+    int max_header_bytes;           /* more request header bytes in total get 431 */
+    int max_headers;                /* more request header lines get 431 */
 } cfg_t;
 
 typedef enum {

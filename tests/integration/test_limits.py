@@ -143,3 +143,34 @@ def test_five_hundred_slowloris_connections_are_closed_at_the_header_timeout_and
     bad = [a[:40] for a in answers.values() if a and not a.startswith(b"HTTP/1.1 408")]
     assert not bad, "closed with another answer than 408: %r" % bad[:3]
     assert b.healthz()["connections"] == 1  # the fresh stream is still there
+
+
+def _get(port, target, headers=()):
+    req = "GET %s HTTP/1.1\r\nHost: x\r\n" % target + "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
+    return http_request(port, req.encode())
+
+
+def test_the_url_and_header_limits_follow_their_flags_just_under_works_just_over_is_refused(bridge):
+    b = bridge("--max-url-bytes", "300", "--max-header-bytes", "1500", "--max-headers", "10")
+    base = "/healthz?pad="
+    assert _get(b.port, base + "a" * (300 - len(base))).status == 200
+    r = _get(b.port, base + "a" * (301 - len(base)))
+    body = assert_json_error(r, 414, "uri_too_long")
+    assert body["error"] == "request target longer than 300 bytes"
+    # "Host: x" is 5 bytes of names and values; one header fills the rest.
+    assert _get(b.port, "/healthz", [("X-Pad", "a" * (1500 - 5 - 5))]).status == 200
+    r = _get(b.port, "/healthz", [("X-Pad", "a" * (1500 - 5 - 5 + 1))])
+    assert assert_json_error(r, 431, "headers_too_large")["error"] == "request headers larger than 1500 bytes"
+    nine = [("X-H%d" % i, "v") for i in range(9)]  # with Host: 10 lines
+    assert _get(b.port, "/healthz", nine).status == 200
+    r = _get(b.port, "/healthz", nine + [("X-H9", "v")])
+    assert assert_json_error(r, 431, "headers_too_large")["error"] == "more than 10 request headers"
+    # A larger URL limit lets a long request through.
+    b2 = bridge("--max-url-bytes", "10000", bridge_id="wide")
+    assert _get(b2.port, "/healthz?pad=" + "a" * 9000).status == 200
+
+
+def test_a_token_longer_than_any_fits_in_the_authorization_buffer_is_refused_as_too_large(bridge):
+    b = bridge("--auth-secret", "x" * 40, "--max-header-bytes", "65536")
+    r = _get(b.port, "/events?channels=alpha", [("Authorization", "Bearer " + "a" * 20000)])
+    assert_json_error(r, 401, "token_too_large")

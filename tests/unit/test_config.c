@@ -55,6 +55,9 @@ static const flag_t flags[] = {
     {"cors-origins", "SSE_CORS_ORIGINS", "none"},
     {"rate-limit", "SSE_RATE_LIMIT", "0"},
     {"rate-limit-burst", "SSE_RATE_LIMIT_BURST", "20"},
+    {"max-url-bytes", "SSE_MAX_URL_BYTES", "2048"},
+    {"max-header-bytes", "SSE_MAX_HEADER_BYTES", "8192"},
+    {"max-headers", "SSE_MAX_HEADERS", "100"},
 };
 #define FLAG_COUNT ((int)(sizeof(flags) / sizeof(flags[0])))
 
@@ -88,10 +91,12 @@ static const char *env_of(const char *flag)
 
 /* Checked fixture: every test starts with no SSE_* variable set, whatever
  * the shell running the tests exports. */
-#define SECRET_FILE "/tmp/sse-bridge-test-config-secret"
-#define SECRET_FILE_CRLF "/tmp/sse-bridge-test-config-secret-crlf"
-#define SECRET_FILE_EMPTY "/tmp/sse-bridge-test-config-secret-empty"
-#define SECRET_FILE_SHORT "/tmp/sse-bridge-test-config-secret-short"
+/* Relative to a private directory main() makes and enters, so parallel
+ * runs of this suite never share (and race on) these files. */
+#define SECRET_FILE "secret"
+#define SECRET_FILE_CRLF "secret-crlf"
+#define SECRET_FILE_EMPTY "secret-empty"
+#define SECRET_FILE_SHORT "secret-short"
 
 static void write_file(const char *path, const char *text)
 {
@@ -217,6 +222,12 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", c->token_skew);
     } else if (strcmp(flag, "max-token-bytes") == 0) {
         snprintf(out, n, "%d", c->max_token_bytes);
+    } else if (strcmp(flag, "max-url-bytes") == 0) {
+        snprintf(out, n, "%d", c->max_url_bytes);
+    } else if (strcmp(flag, "max-header-bytes") == 0) {
+        snprintf(out, n, "%d", c->max_header_bytes);
+    } else if (strcmp(flag, "max-headers") == 0) {
+        snprintf(out, n, "%d", c->max_headers);
     } else if (strcmp(flag, "rate-limit") == 0) {
         snprintf(out, n, "%d", c->rate_limit);
     } else if (strcmp(flag, "rate-limit-burst") == 0) {
@@ -361,10 +372,13 @@ static const good_case_t good_cases[] = {
     {"public-channels", "system, news:*", "system,news:*", "", ""},
     {"token-skew", "0", "0", "600", "600"},
     {"max-token-bytes", "256", "256", "16384", "16384"},
-    {"cors-origins", "https://app.example.com, http://localhost:5000",
-     "https://app.example.com,http://localhost:5000", "*", "any "},
+    {"cors-origins", "https://app.example.com, http://localhost:5000, http://[::1]:8000",
+     "https://app.example.com,http://localhost:5000,http://[::1]:8000", "*", "any "},
     {"rate-limit", "100000", "100000", "5", "5"},
     {"rate-limit-burst", "1", "1", "100000", "100000"},
+    {"max-url-bytes", "256", "256", "65536", "65536"},
+    {"max-header-bytes", "1024", "1024", "65536", "65536"},
+    {"max-headers", "8", "8", "1000", "1000"},
 };
 #define GOOD_COUNT ((int)(sizeof(good_cases) / sizeof(good_cases[0])))
 
@@ -615,6 +629,9 @@ static const bad_case_t bad_cases[] = {
     {"public-channels", "a b", "invalid value 'a b' for --public-channels: channel 'a b' " CHAN_CHARS},
     {"token-skew", "601", INT_MSG("token-skew", "601", "0 to 600")},
     {"rate-limit", "-1", INT_MSG("rate-limit", "-1", "0 to 100000")},
+    {"max-url-bytes", "255", INT_MSG("max-url-bytes", "255", "256 to 65536")},
+    {"max-header-bytes", "65537", INT_MSG("max-header-bytes", "65537", "1024 to 65536")},
+    {"max-headers", "7", INT_MSG("max-headers", "7", "8 to 1000")},
     {"rate-limit-burst", "0", INT_MSG("rate-limit-burst", "0", "1 to 100000")},
     {"max-token-bytes", "255", INT_MSG("max-token-bytes", "255", "256 to 16384")},
     {"cors-origins", "https://a.example.com/",
@@ -628,6 +645,15 @@ static const bad_case_t bad_cases[] = {
      "invalid value 'http://a:123456' for --cors-origins: origin 'http://a:123456' " ORIGIN_FORM},
     {"cors-origins", "*,http://a",
      "invalid value '*,http://a' for --cors-origins: '*' allows every origin and must stand alone"},
+    {"cors-origins", "http://[not ::1]",
+     "invalid value 'http://[not ::1]' for --cors-origins: origin 'http://[not ::1]' " ORIGIN_FORM},
+    {"cors-origins", "http://[::g]:80",
+     "invalid value 'http://[::g]:80' for --cors-origins: origin 'http://[::g]:80' " ORIGIN_FORM},
+    {"cors-origins", "https://[1:2:3]",
+     "invalid value 'https://[1:2:3]' for --cors-origins: origin 'https://[1:2:3]' " ORIGIN_FORM},
+    {"cors-origins", "http://[\r\nX-Injected: 1]",
+     "invalid value 'http://[??X-Injected: 1]' for --cors-origins: origin 'http://[??X-Injected: 1]' "
+     ORIGIN_FORM},
     {"channels", "a b", "invalid value 'a b' for --channels: channel 'a b' " CHAN_CHARS},
     {"channels", "a,,b", "invalid value 'a,,b' for --channels: empty channel name in list"},
     {"channels", "a,a", "invalid value 'a,a' for --channels: duplicate channel 'a'"},
@@ -1111,9 +1137,19 @@ static Suite *config_suite(void)
 
 int main(void)
 {
+    char dir[] = "/tmp/sse-test-config-XXXXXX";
+    if (mkdtemp(dir) == NULL || chdir(dir) != 0) {
+        perror("test_config: private directory");
+        return EXIT_FAILURE;
+    }
     SRunner *sr = srunner_create(config_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    const char *files[] = {SECRET_FILE, SECRET_FILE_CRLF, SECRET_FILE_EMPTY, SECRET_FILE_SHORT};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        unlink(files[i]);
+    if (chdir("/") != 0 || rmdir(dir) != 0)
+        perror("test_config: removing the private directory");
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
