@@ -87,7 +87,7 @@ for t in "${TARGETS[@]}"; do
   start=$(date +%s.%N)
   # shellcheck disable=SC2046 # the options are words
   UBSAN_OPTIONS=print_stacktrace=1 "$bin" -max_total_time="$SECS" -print_final_stats=1 \
-    -timeout=10 -artifact_prefix="$art/" $(target_opts "$t") "$corpus" >"$log" 2>&1
+    -timeout=10 -artifact_prefix="$art/" $(target_opts "$t") "$corpus" </dev/null >"$log" 2>&1
   rc=$?
   end=$(date +%s.%N)
   secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')

@@ -7,11 +7,20 @@
  * SSE_* variables of the fuzzer's own environment are removed at start, so
  * inputs do not leak into each other.
  *
+ * --auth-secret-file (flag or SSE_AUTH_SECRET_FILE) reads a file: its value
+ * is replaced by one of a few files made at start (a good key, an empty
+ * file, an overlong one, one with NULs and CRLF, a missing path), chosen by
+ * the value's length, so no input can make the fuzzer read (or block on)
+ * /dev/stdin or another real path.
+ *
  * Properties: cfg_parse returns one of its three results; an error is one
  * non-empty line; a parsed config holds values inside their documented
- * ranges with NUL-terminated strings; cfg_free releases everything (LSan). */
+ * ranges with NUL-terminated strings, and --cors-origins holds only
+ * printable ASCII (it is echoed into response headers); cfg_free releases
+ * everything (LSan). */
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fuzz.h"
@@ -23,6 +32,48 @@ extern char **environ;
 
 static FILE *devnull; /* --help and --version print here */
 
+#define SECRET_FILES 5
+static char secret_dir[] = "/tmp/fuzz-config-XXXXXX"; /* holds the secret files */
+static char secret_path[SECRET_FILES][64];                 /* what secret-file values become */
+
+static void write_file(const char *path, const char *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(bytes, 1, len, f) != len || fclose(f) != 0)
+        abort();
+}
+
+static void remove_secret_files(void)
+{
+    for (int i = 0; i < SECRET_FILES; i++)
+        unlink(secret_path[i]);
+    rmdir(secret_dir);
+}
+
+static void make_secret_files(void)
+{
+    static char longkey[CFG_SECRET_MAX + 10];
+    if (mkdtemp(secret_dir) == NULL)
+        abort();
+    for (int i = 0; i < SECRET_FILES; i++)
+        snprintf(secret_path[i], sizeof(secret_path[i]), "%s/s%d", secret_dir, i);
+    write_file(secret_path[0], "0123456789abcdef0123456789abcdef-key\n", 37);
+    write_file(secret_path[1], "", 0);
+    memset(longkey, 'k', sizeof(longkey));
+    write_file(secret_path[2], longkey, sizeof(longkey));
+    write_file(secret_path[3], "0123456789abcdef\0\0\0\001456789abcdef0123\r\n", 38);
+    /* secret_path[4] is never created: the missing-file error. */
+    atexit(remove_secret_files);
+}
+
+static const char *secret_for(const char *value)
+{
+    return secret_path[strlen(value) % SECRET_FILES];
+}
+
+/* Words rewritten for --auth-secret-file live here during one input. */
+static char rewritten[FUZZ_ENVS_MAX + 1][96];
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -30,6 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     devnull = fopen("/dev/null", "w");
     if (devnull == NULL)
         abort();
+    make_secret_files();
     /* Removing shifts environ, so start again after each removal. */
     for (int again = 1; again;) {
         again = 0;
@@ -76,6 +128,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 /* putenv keeps the pointer, so no copy leaks per input. */
                 memcpy(names[nenv], w, eq);
                 names[nenv][eq] = '\0';
+                if (strcmp(names[nenv], "SSE_AUTH_SECRET_FILE") == 0) {
+                    snprintf(rewritten[nenv], sizeof(rewritten[nenv]), "%s=%s", names[nenv],
+                             secret_for(w + eq + 1));
+                    w = rewritten[nenv];
+                }
                 if (putenv(w) != 0)
                     abort();
                 nenv++;
@@ -86,6 +143,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         i += n + 1;
     }
     args[argc] = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(args[i], "--auth-secret-file", 18) != 0)
+            continue;
+        if (args[i][18] == '=') {
+            snprintf(rewritten[FUZZ_ENVS_MAX], sizeof(rewritten[0]), "--auth-secret-file=%s",
+                     secret_for(args[i] + 19));
+            args[i] = rewritten[FUZZ_ENVS_MAX];
+        } else if (args[i][18] == '\0' && i + 1 < argc) {
+            args[i + 1] = (char *)secret_for(args[i + 1]);
+        }
+    }
 
     cfg_t cfg;
     char err[512];
@@ -122,6 +190,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(cfg.max_channels_per_conn >= 1 && cfg.max_channels_per_conn <= 256);
         FUZZ_CHECK(cfg.compression_level >= 1 && cfg.compression_level <= 9);
         FUZZ_CHECK(cfg.max_queue_bytes >= 4096 && cfg.max_message_bytes >= 64);
+        FUZZ_CHECK(cfg.auth_secret_len == 0 ||
+                   (cfg.auth_secret_len >= CFG_SECRET_MIN && cfg.auth_secret_len <= CFG_SECRET_MAX));
+        FUZZ_CHECK(cfg.auth_secret[cfg.auth_secret_len] == '\0');
+        FUZZ_CHECK(cfg.token_skew >= 0 && cfg.token_skew <= 600);
+        FUZZ_CHECK(cfg.max_token_bytes >= 256 && cfg.max_token_bytes <= 16384);
+        FUZZ_CHECK(terminated(cfg.cors_origins, sizeof(cfg.cors_origins)));
+        for (const char *o = cfg.cors_origins; *o != '\0'; o++)
+            FUZZ_CHECK(*o > 0x20 && *o < 0x7f);
+        FUZZ_CHECK(!cfg.cors_any || cfg.cors_origins[0] == '\0');
     }
     cfg_free(&cfg);
 
