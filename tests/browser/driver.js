@@ -9,6 +9,9 @@
 //        promises awaited); the value must be JSON
 //   {"id", "op": "responses"}            status and headers of every response
 //        the page got, in order (EventSource streams included)
+//   {"id", "op": "goto", "url"}          new page loading url from the network
+//        (a page the bridge serves itself, e.g. /sse/dashboard)
+//   {"id", "op": "screenshot", "path"}   saves the page as a PNG at path
 //   {"id", "op": "quit"}
 // The browser is closed and the process exits when stdin closes (the test
 // process died), on quit, or after DRIVER_MAX_MS whatever happens.
@@ -61,7 +64,8 @@ async function newPage(url, html) {
   page.on('response', (r) => {
     responses.push({ url: r.url(), status: r.status(), headers: r.headers() });
   });
-  await page.route(url, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+  if (html !== null)
+    await page.route(url, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
   await page.goto(url, { waitUntil: 'load', timeout: 15000 });
   return true;
 }
@@ -76,6 +80,13 @@ async function run(cmd) {
     return page.evaluate(cmd.expr);
   case 'responses':
     return responses;
+  case 'goto':
+    return newPage(cmd.url, null);
+  case 'screenshot':
+    if (!page)
+      throw new Error('no page');
+    await page.screenshot({ path: cmd.path, fullPage: true, timeout: 15000 });
+    return true;
   case 'quit':
     setImmediate(() => shutdown(0));
     return true;
