@@ -767,6 +767,11 @@ void replay_hold(conn_t *c, msg_t *plain, msg_t *gz, const gzs_info_t *info, hub
     rp->held_bytes += plain->len;
 }
 
+int replay_said_hello(const conn_t *c)
+{
+    return c->replay != NULL && c->replay->phase == RP_REPLAY;
+}
+
 void replay_detach(conn_t *c)
 {
     replay_t *rp = c->replay;

@@ -41,6 +41,10 @@ void replay_reset_all(conn_t *c, const char *cursor, size_t len, const char *rea
 void replay_hold(conn_t *c, msg_t *plain, msg_t *gz, const gzs_info_t *info, hub_chan_t *chan,
                  const hid_t *id);
 
+/* 1 when c's replay has sent the "connected" event (news that is not
+ * channel data may then go out before the replay ends). */
+int replay_said_hello(const conn_t *c);
+
 /* c is closing: its replay stops (replies still pending are ignored). */
 void replay_detach(conn_t *c);
 

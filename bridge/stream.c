@@ -108,15 +108,24 @@ void stream_send_frame(conn_t *c, msg_t *plain, msg_t *gz, const gzs_info_t *inf
     c->br->stats.gzip_bytes_out += gz->len;
 }
 
-/* Sends m to every stream (held for those replaying, or skipped when
- * skip_replaying); gzip streams share one segment. */
-static void stream_broadcast(bridge_t *br, msg_t *m, int skip_replaying)
+enum {
+    BCAST_SKIP_REPLAYING, /* streams still replaying miss it (heartbeats) */
+    BCAST_STATUS          /* news about Redis: sent at once, also to a replaying stream
+                           * that said hello (its replay may wait for Redis to return) */
+};
+
+/* Sends m to every stream as mode says; gzip streams share one segment. */
+static void stream_broadcast(bridge_t *br, msg_t *m, int mode)
 {
     frame_t f = {.plain = msg_ref(m)};
     for (list_t *n = br->streams.next; n != &br->streams; n = n->next) {
         conn_t *c = list_entry(n, conn_t, node);
-        if (c->replay == NULL || !skip_replaying)
-            frame_send(br, c, &f);
+        if (c->replay == NULL)
+            frame_send_now(br, c, &f);
+        else if (mode == BCAST_STATUS && replay_said_hello(c))
+            frame_send_now(br, c, &f);
+        else if (mode == BCAST_STATUS)
+            frame_send(br, c, &f); /* held until the hello has gone out */
     }
     frame_done(&f);
 }
@@ -433,7 +442,7 @@ void stream_on_status(void *arg, int up)
     msg_t *m = stream_system_msg(br, up ? "recovered" : "degraded", -1);
     if (m == NULL)
         return;
-    stream_broadcast(br, m, 0);
+    stream_broadcast(br, m, BCAST_STATUS);
     msg_unref(m);
     br->degraded_sent = !up;
 }
@@ -450,7 +459,7 @@ void stream_heartbeat(bridge_t *br)
     msg_t *m = sse_frame_msg(&ev);
     if (m == NULL)
         return;
-    stream_broadcast(br, m, 1);
+    stream_broadcast(br, m, BCAST_SKIP_REPLAYING);
     br->stats.heartbeats_sent += br->nstreams;
     msg_unref(m);
 }
