@@ -310,3 +310,44 @@ def test_log_format_logfmt_and_a_bad_value(bridge, bridge_bin):
     assert p.returncode == 2
     assert p.stderr.decode() == ("sse-bridge: invalid value 'yaml' for --log-format: expected one of text, "
                                  "logfmt, json\n")
+
+
+def test_a_stream_falling_behind_is_unhealthy_and_raises_queue_pressure_until_it_catches_up(bridge, clients,
+                                                                                           redis_server):
+    # A large queue cap: the stream is never cut, only behind.
+    b = bridge("--health-check-interval", "1", "--max-queue-bytes", "268435456")
+    ok = clients.sse(b.port, "/events?channels=alpha&client_id=fine")
+    ok.connected()
+    slow = HTTPConnection(b.port, rcvbuf=4096)
+    try:
+        slow.send(b"GET /events?channels=beta&client_id=behind HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        wait_until(lambda: b.healthz()["connections"] == 2, 5, what="both streams open")
+        redis_server.wait_subscribed(["beta"])
+        pub = redis_server.client()
+        big = "z" * 65536
+
+        def behind():
+            pub.publish("beta", big)
+            cur = get_json(b.port, "/sse/metrics")["current"]
+            return cur is not None and cur["healthy_connections"] == 1 and "queue_pressure" in cur["alerts"]
+
+        # Its queue grows check after check: unhealthy, and 1 of 2 streams is over the 10 % share.
+        wait_until(behind, 15, interval=0.05, what="the stream that does not read counted unhealthy")
+        assert get_json(b.port, "/sse/health")["health"]["current_metrics"]["healthy_connections"] == 1
+        assert v(scrape(b.port), "sse_bridge_healthy_connections") == 1
+        assert b.counters()["slow_consumer_drops"] == 0
+
+        # It reads everything: healthy again, the alert clears.
+        slow.sock.setblocking(False)
+
+        def caught_up():
+            try:
+                while slow.sock.recv(1 << 20):
+                    pass
+            except BlockingIOError:
+                pass
+            cur = get_json(b.port, "/sse/metrics")["current"]
+            return cur["healthy_connections"] == 2 and cur["alerts"] == []
+        wait_until(caught_up, 15, interval=0.05, what="the stream healthy again and the alert cleared")
+    finally:
+        slow.close()
