@@ -335,6 +335,30 @@ def test_over_limit_with_429_client_backs_off_then_fails_and_stops(bridge, brows
     assert browser.eval("client.state") == "failed"
 
 
+def test_shutdown_retry_is_the_floor_of_the_reconnection_to_the_next_bridge(bridge, browser, redis_server, r):
+    b = start(bridge, "--retry-ms", "1500")
+    port = b.port
+    open_page(browser, port)
+    make_client(browser, "/events?channels=alpha",
+                {"baseReconnectDelay": 100, "maxReconnectDelay": 200, "maxReconnectAttempts": 40}, ["alpha"])
+    wait_count(browser, "enhanced_connected", 1)
+    assert b.terminate() == 0
+    sd = wait_count(browser, "shutdown", 1)[0]["d"]
+    assert sd["status"] == "shutdown" and 750 <= sd["retry"] <= 2250, sd
+    rec = wait_count(browser, "reconnecting", 1)
+    # Without the floor the first delay would be at most 100 ms.
+    assert rec[0]["d"]["floor"] == sd["retry"] and rec[0]["d"]["delay"] == sd["retry"], (rec, sd)
+    start(bridge, "--listen", "127.0.0.1:%d" % port)
+    redis_server.wait_subscribed(["alpha"])
+    connected = wait_count(browser, "enhanced_connected", 2, timeout=15)
+    assert connected[1]["t"] - rec[0]["t"] >= sd["retry"] - 5, (connected, rec)
+    check_backoff(browser, 100, 200)
+    p = publish(r, "alpha", {"after": "restart"})
+    browser.wait("of('alpha').length >= 1", 10)
+    assert [(e["d"]["data"], e["d"]["id"]) for e in of(browser, "alpha")] == [({"after": "restart"}, p)]
+    browser.eval("client.close()")
+
+
 def _text(n, seed):
     words = ("summary", "progress", "bridge", "event", "stream", "gzip", "chromium", "redis", "ünïcødé", "€")
     out, i = [], seed
