@@ -53,10 +53,12 @@ static msg_t *gzs_stored(const unsigned char *p, size_t len)
         o[2] = (unsigned char)(n >> 8);
         o[3] = (unsigned char)(~n & 0xff);
         o[4] = (unsigned char)((~n >> 8) & 0xff);
-        if (n > 0)
-            memcpy(o + 5, p, n); /* p may be NULL for empty data */
+        if (n > 0) {
+            /* p is NULL for empty data: not even p + 0 is defined then. */
+            memcpy(o + 5, p, n);
+            p += n;
+        }
         o += 5 + n;
-        p += n;
         len -= n;
     } while (len > 0);
     return m;

@@ -495,6 +495,26 @@ START_TEST(stored_segment_of_nothing_is_one_empty_stored_block)
 }
 END_TEST
 
+/* The documented NULL for empty data, in both kinds (the stored path once
+ * did NULL + 0, undefined behaviour that clang's UBSan reports; found by
+ * tests/fuzz/fuzz_gzseg.c). */
+START_TEST(segment_of_null_data_is_an_empty_segment)
+{
+    gzs_ctx_t ctx;
+    ck_assert_int_eq(gzs_ctx_init(&ctx, 6), 0);
+    for (int compress = 0; compress <= 1; compress++) {
+        gzs_info_t info;
+        msg_t *m = gzs_segment(&ctx, NULL, 0, compress, &info);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_uint_eq(info.len, 0);
+        ck_assert_uint_eq(info.crc, 0);
+        assert_segment_alone(m, "", 0, compress ? "NULL compressed" : "NULL stored");
+        msg_unref(m);
+    }
+    gzs_ctx_free(&ctx);
+}
+END_TEST
+
 /* Lengths around the 65,535-byte limit of a stored block. */
 static const size_t stored_lens[] = {1,      65534,  65535,  65536,  70000,
                                      131069, 131070, 131071, 200000, 3 * 65535 + 7};
@@ -1283,6 +1303,7 @@ static Suite *gzseg_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, stored_segment_is_a_non_final_stored_block_holding_the_bytes);
     tcase_add_test(tc, stored_segment_of_nothing_is_one_empty_stored_block);
+    tcase_add_test(tc, segment_of_null_data_is_an_empty_segment);
     tcase_add_loop_test(tc, stored_segment_splits_into_blocks_of_at_most_65535_bytes, 0,
                         (int)(sizeof(stored_lens) / sizeof(stored_lens[0])));
     tcase_add_loop_test(
