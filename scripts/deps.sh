@@ -12,11 +12,17 @@ PKGS=(
   curl ca-certificates procps
   chromium
   prometheus
+  haproxy python3-flask docker-compose
 )
 # prometheus: only its promtool, which checks /metrics in the tests (the
 # package's service is never started here: no systemd, and policy-rc.d or
 # invoke-rc.d refuse it in containers; a started one would listen on :9090,
 # which no test uses).
+# haproxy, python3-flask, docker-compose: the local stack of scripts/run.sh
+# (haproxy as the load balancer, the Flask demo) and the offline checks of
+# docker-compose.yml (`docker-compose config`, no Docker engine needed). The
+# haproxy package's own service is not started in a container either, and
+# run.sh and the tests run haproxy with their own config on their own ports.
 # Node.js for the browser tests (playwright-core) and the client's unit
 # tests: Debian's nodejs and npm, unless a node and npm are already there
 # (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).
