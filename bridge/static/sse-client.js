@@ -23,6 +23,8 @@
     withCredentials: false, // passed to EventSource (cross-origin cookies)
     channels: null, // optional array or comma list: added as channels= to the URL
     clientId: null, // optional client id: added as client_id= to the URL
+    token: null, // bridge token (--auth-secret): a string, or a function returning one (or a
+    //              Promise of one), asked again before every connection; sent as token=
     random: null, // function returning [0, 1): Math.random unless given (tests)
     EventSource: null, // the EventSource constructor: the global one unless given (tests)
   };
@@ -35,7 +37,7 @@
 
   // Events the client makes itself; the rest come from the server.
   var OWN_EVENTS = ['enhanced_connected', 'reconnecting', 'disconnected', 'failed', 'degraded',
-    'recovered', 'shutdown', 'state', 'error'];
+    'recovered', 'shutdown', 'state', 'error', 'token_expired'];
   // Events of the EventSource object itself, never listened to as server events.
   var NATIVE_EVENTS = ['message', 'error', 'open'];
   // Server events the client always listens to, whatever the page listens for.
@@ -78,6 +80,8 @@
       o.channels = o.channels.split(',').filter(Boolean);
     if (o.channels != null && !Array.isArray(o.channels))
       throw new TypeError('EnhancedSSEClient: option channels must be an array or a comma list');
+    if (o.token != null && typeof o.token !== 'string' && typeof o.token !== 'function')
+      throw new TypeError('EnhancedSSEClient: option token must be a string or a function');
     if (o.random != null && typeof o.random !== 'function')
       throw new TypeError('EnhancedSSEClient: option random must be a function');
     return o;
@@ -153,6 +157,7 @@
     this._timer = null; // reconnect timer
     this._watchdog = null; // heartbeat watchdog timer
     this._floor = 0; // the server's minimum for the next delay, ms
+    this._tokenSeq = 0; // token requests made; a late answer to an older one is dropped
     this._everConnected = false; // a stream of this attempt said 'connected'
     this._hbInterval = 0; // the server's heartbeat interval, ms
     this._attemptsBefore = 0; // the attempt count before the last 'connected'
@@ -232,8 +237,9 @@
     }
   };
 
-  // The URL of the next connection: the page's URL plus the resume cursor.
-  P.buildUrl = function () {
+  // The URL of the next connection: the page's URL plus the resume cursor
+  // (and the token, when one is given).
+  P.buildUrl = function (token) {
     var base = (typeof location !== 'undefined' && location.href) || 'http://localhost/';
     var u = new URL(this.url, base);
     var o = this.options;
@@ -243,6 +249,8 @@
       u.searchParams.set('client_id', String(o.clientId));
     if (!o.compressionSupport)
       u.searchParams.set('compression', 'none');
+    if (token)
+      u.searchParams.set('token', token);
     var cursor = this.cursor();
     if (cursor)
       u.searchParams.set('last_event_id', cursor);
@@ -322,11 +330,37 @@
     }
   };
 
+  // Opens the next connection, with a fresh token when a function gives it
+  // (tokens expire; the bridge ends a stream whose token did).
   P._open = function () {
+    var tok = this.options.token;
+    if (typeof tok !== 'function')
+      return this._openWith(tok);
+    var self = this;
+    var seq = ++this._tokenSeq;
+    this._setState('connecting');
+    var got;
+    try {
+      got = tok();
+    } catch (e) {
+      got = Promise.reject(e);
+    }
+    Promise.resolve(got).then(function (t) {
+      if (self._tokenSeq === seq && self.state === 'connecting' && !self._es)
+        self._openWith(t == null ? null : String(t));
+    }, function (e) {
+      if (self._tokenSeq !== seq || self.state !== 'connecting' || self._es)
+        return;
+      self._log('token function failed', e);
+      self._onError('token_unavailable');
+    });
+  };
+
+  P._openWith = function (token) {
     var ES = this.options.EventSource || (typeof EventSource !== 'undefined' ? EventSource : null);
     if (!ES)
       throw new Error('EnhancedSSEClient: no EventSource in this environment');
-    var url = this.buildUrl();
+    var url = this.buildUrl(token);
     this._everConnected = false;
     this._seenId = '';
     this._setState('connecting');
@@ -542,6 +576,11 @@
       if (typeof s.retry === 'number')
         this._floor = s.retry;
       this._emit('shutdown', s);
+    }
+    if (s.status === 'token_expired') {
+      // The bridge ends the stream now: leave first, come back with a new token.
+      this._emit('token_expired', s);
+      this._onError('token_expired');
     }
   };
 

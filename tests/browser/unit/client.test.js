@@ -588,3 +588,73 @@ test("'message', 'error' and 'open' handlers are not confused with server events
   assert.equal(errs[0].reason, 'error');
   assert.equal(errs[0].connected, true);
 });
+
+// Lets pending promise jobs (also of the client's own realm) run.
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('a token string goes to every connection as token=', () => {
+  const t = setup({ token: 'abc.def.ghi', baseReconnectDelay: 100 }, 0);
+  t.c.connect();
+  assert.equal(new URL(t.es().url).searchParams.get('token'), 'abc.def.ghi');
+  t.es().fail();
+  t.clock.advance(100);
+  assert.equal(t.made.length, 2);
+  assert.equal(new URL(t.es().url).searchParams.get('token'), 'abc.def.ghi');
+});
+
+test('a token function is asked before every connection, and a Promise is awaited', async () => {
+  let n = 0;
+  const t = setup({ token: () => Promise.resolve('tok-' + ++n), baseReconnectDelay: 100 }, 0);
+  t.c.connect();
+  assert.equal(t.made.length, 0); // waiting for the token
+  await settle();
+  assert.equal(t.made.length, 1);
+  assert.equal(new URL(t.es().url).searchParams.get('token'), 'tok-1');
+  t.es().fail();
+  t.clock.advance(100);
+  await settle();
+  assert.equal(t.made.length, 2);
+  assert.equal(new URL(t.es().url).searchParams.get('token'), 'tok-2');
+});
+
+test('a token function that fails counts as a failed attempt and backs off', async () => {
+  const t = setup({ token: () => { throw new Error('no session'); }, baseReconnectDelay: 100 }, 0);
+  t.c.connect();
+  await settle();
+  assert.equal(t.made.length, 0);
+  assert.equal(t.of('reconnecting').length, 1);
+  assert.equal(t.of('reconnecting')[0].d.reason, 'token_unavailable');
+});
+
+test('close while a token is awaited opens nothing', async () => {
+  const t = setup({ token: () => Promise.resolve('late') });
+  t.c.connect();
+  t.c.close();
+  await settle();
+  assert.equal(t.made.length, 0);
+  assert.equal(t.c.state, 'closed');
+});
+
+test('token_expired from the bridge leaves the stream and reconnects with a new token', async () => {
+  let n = 0;
+  const t = setup({ token: () => 'tok-' + ++n, baseReconnectDelay: 100 }, 0);
+  const expired = [];
+  t.c.addEventListener('token_expired', (d) => expired.push(d));
+  t.c.connect();
+  await settle();
+  t.connected();
+  const first = t.es();
+  first.emit('system', { status: 'token_expired', bridge: 'b1' });
+  assert.equal(expired.length, 1);
+  assert.ok(first.closed);
+  assert.equal(t.of('reconnecting')[0].d.reason, 'token_expired');
+  t.clock.advance(100);
+  await settle();
+  assert.equal(new URL(t.es().url).searchParams.get('token'), 'tok-2');
+});
+
+test('a token option of another type is refused', () => {
+  const clock = fakeClock();
+  const Client = load(clock);
+  assert.throws(() => new Client('/events', { token: 42 }), /option token must be a string or a function/);
+});
