@@ -16,6 +16,7 @@
 
 #define BRIDGE_BACKLOG 1024
 #define BRIDGE_SWEEP_MS 250
+#define BRIDGE_LINGER_MS 500 /* an idle request connection's last moments at shutdown */
 
 uint64_t bridge_now_ms(void)
 {
@@ -325,9 +326,16 @@ void bridge_shutdown(bridge_t *br)
              br->cfg->drain_timeout);
     stream_shutdown_all(br);
     health_shutdown(&br->health);
-    /* Idle request connections have nothing to wait for. */
-    for (list_t *n = br->http_conns.next; n != &br->http_conns; n = n->next)
-        conn_finish(list_entry(n, conn_t, node));
+    /* Idle request connections have nothing to wait for: each is shut
+     * down, and the sweep closes it soon even if the peer keeps its side
+     * open (a browser keeps an idle keep-alive socket for minutes). */
+    uint64_t linger = uv_now(br->loop) + BRIDGE_LINGER_MS;
+    for (list_t *n = br->http_conns.next; n != &br->http_conns; n = n->next) {
+        conn_t *c = list_entry(n, conn_t, node);
+        if (c->deadline > linger)
+            c->deadline = linger;
+        conn_finish(c);
+    }
     if (br->nconns == 0)
         bridge_finish(br);
     else

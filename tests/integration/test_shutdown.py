@@ -114,3 +114,21 @@ def test_sigterm_with_no_clients_exits_0_promptly(bridge):
     rc = b.wait_exit(5)
     assert rc == 0, "exit code %r (None: still running 5 s after SIGTERM)" % rc
     assert time.monotonic() - t0 < 2.0, "idle bridge took %.1f s to exit" % (time.monotonic() - t0)
+
+
+def test_sigterm_does_not_wait_the_drain_window_for_an_idle_keep_alive_connection(bridge):
+    """A browser keeps the socket it fetched /sse-client.js on open and idle;
+    the bridge shuts it down and closes it soon, not at --drain-timeout."""
+    b = bridge("--drain-timeout", "20")
+    conn = HTTPConnection(b.port)
+    try:
+        conn.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # keep-alive: the socket stays
+        assert conn.read_response(5).status == 200
+        t0 = time.monotonic()
+        b.signal(signal.SIGTERM)
+        rc = b.wait_exit(10)
+        elapsed = time.monotonic() - t0
+        assert rc == 0, "exit code %r (None: still running 10 s after SIGTERM)" % rc
+        assert elapsed < 3.0, "an idle keep-alive connection held the shutdown for %.1f s" % elapsed
+    finally:
+        conn.close()
