@@ -247,7 +247,7 @@ static void cluster_renew(cluster_t *cl, int lease_ms)
         return;
     /* numkeys, 5 keys, then id, lease, prefix, force, nstats: 11 words,
      * then the counters and the live (ip, count) pairs. */
-    enum { NSTATS = 9, FIXED = 11 };
+    enum { NSTATS = 10, FIXED = 11 };
     size_t nips = cl->ips.nchans;
     int cap = FIXED + 2 * NSTATS + 2 * (int)nips;
     renew_args_t a = {.cap = cap};
@@ -293,6 +293,13 @@ static void cluster_renew(cluster_t *cl, int lease_ms)
     a.argv[a.argc++] = rsub_is_up(&br->rsub) ? "up" : "down";
     a.argv[a.argc++] = "version";
     a.argv[a.argc++] = SSE_BRIDGE_VERSION;
+    /* For the dashboard's per-bridge view; not an integer while unknown, so
+     * the script does not sum it. */
+    const health_sample_t *hs = health_last(&br->health);
+    a.argv[a.argc++] = "latency_p99_us";
+    a.argv[a.argc++] = hs != NULL && hs->latency_p99_ms >= 0
+                           ? renew_num(&a, (uint64_t)(hs->latency_p99_ms * 1000))
+                           : "none";
     hub_foreach(&cl->ips, renew_ip, &a);
     cl->renew_inflight = 1;
     cl->force_reassert = 0;

@@ -388,6 +388,112 @@ const health_tick_t *health_tick_at(const health_t *h, uint32_t i)
     return &h->ticks[(h->ticks_head + i) % HEALTH_TICKS_MAX];
 }
 
+/* --- every replica's figures ----------------------------------------------------- */
+
+/* Reads the mirrored counters of every replica with a live lease (at most
+ * HEALTH_REPLICAS_MAX, by id): the pool's keys share one hash tag, so one
+ * read-only script reaches them all. */
+static const char replicas_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "local out = {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  out[#out + 1] = id\n"
+    "  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'stats:' .. id)\n"
+    "end\n"
+    "return out\n";
+
+static uint64_t reply_num(const redisReply *r, int *ok)
+{
+    char *end;
+    *ok = 0;
+    if (r->type != REDIS_REPLY_STRING || r->len == 0)
+        return 0;
+    unsigned long long v = strtoull(r->str, &end, 10);
+    *ok = end == r->str + r->len && r->str[0] != '-';
+    return (uint64_t)v;
+}
+
+static int replica_cmp(const void *a, const void *b)
+{
+    return strcmp(((const health_replica_t *)a)->id, ((const health_replica_t *)b)->id);
+}
+
+static void health_replicas_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    health_t *h = privdata;
+    redisReply *reply = r;
+    (void)ac;
+    h->replicas_inflight = 0;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    health_replica_t old[HEALTH_REPLICAS_MAX];
+    uint32_t nold = h->nreplicas;
+    memcpy(old, h->replicas, sizeof(old[0]) * nold);
+    uint64_t now = uv_now(h->br->loop);
+    uint32_t n = 0;
+    for (size_t i = 0; i + 1 < reply->elements && n < HEALTH_REPLICAS_MAX; i += 2) {
+        const redisReply *id = reply->element[i], *kv = reply->element[i + 1];
+        if (id->type != REDIS_REPLY_STRING || kv->type != REDIS_REPLY_ARRAY)
+            continue;
+        health_replica_t *x = &h->replicas[n++];
+        memset(x, 0, sizeof(*x));
+        snprintf(x->id, sizeof(x->id), "%.*s", (int)id->len, id->str);
+        x->events_per_s = -1;
+        x->p99_ms = -1;
+        x->read_ms = now;
+        for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+            const redisReply *f = kv->element[k], *v = kv->element[k + 1];
+            if (f->type != REDIS_REPLY_STRING)
+                continue;
+            int ok;
+            uint64_t num = reply_num(v, &ok);
+            if (strcmp(f->str, "connections") == 0)
+                x->connections = num;
+            else if (strcmp(f->str, "healthy") == 0)
+                x->healthy = num;
+            else if (strcmp(f->str, "events_sent") == 0)
+                x->events_sent = num;
+            else if (strcmp(f->str, "latency_p99_us") == 0 && ok)
+                x->p99_ms = (double)num / 1000.0;
+            else if (strcmp(f->str, "redis") == 0)
+                x->redis_up = v->type == REDIS_REPLY_STRING && strcmp(v->str, "up") == 0;
+        }
+        for (uint32_t k = 0; k < nold; k++) {
+            if (strcmp(old[k].id, x->id) != 0)
+                continue;
+            /* The same mirror read twice (renewals are slower than reads)
+             * says nothing new: keep the last rate. */
+            if (x->events_sent == old[k].events_sent && now - old[k].read_ms < 10000) {
+                x->events_per_s = old[k].events_per_s;
+                x->read_ms = old[k].read_ms;
+            } else if (x->events_sent >= old[k].events_sent && now > old[k].read_ms) {
+                x->events_per_s = (double)(x->events_sent - old[k].events_sent) * 1000.0 /
+                                  (double)(now - old[k].read_ms);
+            }
+        }
+    }
+    h->nreplicas = n;
+    qsort(h->replicas, n, sizeof(h->replicas[0]), replica_cmp);
+}
+
+static void health_read_replicas(health_t *h)
+{
+    bridge_t *br = h->br;
+    if (h->replicas_inflight || !cluster_is_up(&br->cluster))
+        return;
+    char key[CFG_PREFIX_MAX + 16], max[16];
+    snprintf(key, sizeof(key), "%sbridges", br->cfg->redis_prefix);
+    snprintf(max, sizeof(max), "%d", HEALTH_REPLICAS_MAX);
+    const char *argv[] = {"EVAL", replicas_lua, "1", key, br->cfg->redis_prefix, max};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    if (rlink_command(&br->cluster.link, health_replicas_cb, h, 6, argv, lens) == 0)
+        h->replicas_inflight = 1;
+}
+
 /* --- the dashboard's ticks ------------------------------------------------------ */
 
 static void health_tick_cb(uv_timer_t *t)
@@ -448,6 +554,8 @@ static void health_tick_cb(uv_timer_t *t)
     h->tick_received = st->messages_received;
     h->tick_latency = h->latency;
     h->tick_fanout = h->fanout;
+    if (h->ticks_done++ % HEALTH_REPLICAS_EVERY == 0)
+        health_read_replicas(h);
 
     if (list_empty(&h->watchers))
         return;

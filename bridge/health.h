@@ -22,6 +22,8 @@ struct conn_s;
 #define HEALTH_ERROR_RATE_MAX 0.05 /* error_rate alert: errors / (deliveries + errors) above this */
 #define HEALTH_ERRORS_MIN 5      /* ... with at least this many errors in the interval */
 #define HEALTH_UNHEALTHY_SHARE 0.1 /* queue_pressure alert: this share of streams unhealthy */
+#define HEALTH_REPLICAS_MAX 16   /* replicas shown per bridge on the dashboard */
+#define HEALTH_REPLICAS_EVERY 5  /* ticks between reads of the replicas' mirrored figures */
 
 typedef enum {
     HEALTH_ALERT_REDIS_DOWN = 0, /* Redis delivery lost at the check */
@@ -80,6 +82,18 @@ typedef struct health_tick_s {
     uint64_t cl_healthy;      /* cluster-wide healthy streams */
     double cl_events_per_s;   /* cluster-wide deliveries per second (between renewals) */
 } health_tick_t;
+
+/* One replica's mirrored figures, read from the pool's keys. */
+typedef struct health_replica_s {
+    char id[72];              /* its bridge id */
+    uint64_t connections;     /* its open streams */
+    uint64_t healthy;         /* its healthy streams */
+    uint64_t events_sent;     /* its deliveries so far */
+    double events_per_s;      /* between the last two reads; -1 unknown */
+    double p99_ms;            /* its last check's publish -> write p99; -1 unknown */
+    int redis_up;             /* its subscriber delivers */
+    uint64_t read_ms;         /* loop time of the read */
+} health_replica_t;
 
 typedef struct health_alert_s {
     int active;          /* raised and not cleared */
@@ -143,6 +157,10 @@ typedef struct health_s {
     uint64_t cl_events;          /* cluster deliveries then */
     double cl_events_per_s;      /* the last cluster rate */
     uint64_t mirrored_healthy;   /* our healthy streams in the last renewal sent to the pool */
+    health_replica_t replicas[HEALTH_REPLICAS_MAX]; /* every live replica, by id */
+    uint32_t nreplicas;          /* entries in replicas */
+    uint64_t ticks_done;         /* ticks since the start */
+    int replicas_inflight;       /* a read of the replicas is pending */
 } health_t;
 
 /* Prepares h for br (allocates the history: returns 0 or UV_ENOMEM). */

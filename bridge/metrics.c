@@ -209,6 +209,32 @@ static void metrics_prometheus(conn_t *c)
 
 #undef P
 
+/* --- every replica ------------------------------------------------------------ */
+
+static cJSON *replicas_json(const health_t *h)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t i = 0; i < h->nreplicas; i++) {
+        const health_replica_t *x = &h->replicas[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", x->id);
+        cJSON_AddNumberToObject(o, "connections", (double)x->connections);
+        cJSON_AddNumberToObject(o, "healthy", (double)x->healthy);
+        cJSON_AddNumberToObject(o, "events_sent", (double)x->events_sent);
+        if (x->events_per_s < 0)
+            cJSON_AddNullToObject(o, "events_per_s");
+        else
+            cJSON_AddNumberToObject(o, "events_per_s", x->events_per_s);
+        if (x->p99_ms < 0)
+            cJSON_AddNullToObject(o, "latency_p99_ms");
+        else
+            cJSON_AddNumberToObject(o, "latency_p99_ms", x->p99_ms);
+        cJSON_AddBoolToObject(o, "redis_up", x->redis_up);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
 /* --- /sse/metrics ------------------------------------------------------------ */
 
 /* A latency figure: null when the window had none. */
@@ -324,6 +350,8 @@ static void metrics_report(conn_t *c)
     cJSON_AddItemToObject(life, "latency_ms", histo_json(&h->latency));
     cJSON_AddItemToObject(life, "fanout_ms", histo_json(&h->fanout));
     cJSON_AddItemToObject(o, "since_start", life);
+    /* Every replica's mirrored figures (the pool's keys, read every few s). */
+    cJSON_AddItemToObject(o, "replicas", replicas_json(h));
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (body == NULL) {
@@ -367,6 +395,7 @@ msg_t *metrics_tick_msg(const bridge_t *br, const health_tick_t *k)
         cJSON_AddNumberToObject(cl, "connections", (double)k->cl_connections);
         cJSON_AddNumberToObject(cl, "healthy", (double)k->cl_healthy);
         cJSON_AddNumberToObject(cl, "events_per_s", k->cl_events_per_s);
+        cJSON_AddItemToObject(cl, "replicas", replicas_json(&br->health));
         cJSON_AddItemToObject(o, "cluster", cl);
     } else {
         cJSON_AddNullToObject(o, "cluster");

@@ -94,6 +94,12 @@ def test_dashboard_draws_live_figures_that_follow_streams_events_and_redis(brows
     browser.wait("document.getElementById('v-cl-connections').getAttribute('data-value') === '3'", 10,
                  "cluster connections")
 
+    # ... and the bridges table has this one with its streams.
+    browser.wait("(() => { const r = document.querySelector('#replicas tr[data-bridge=\"it-bridge\"]');"
+                 " return r && r.children[1].textContent === '3' && r.children[5].textContent === 'up'; })()", 10,
+                 "the bridges table")
+    assert chart(browser, "c-replicas")["last"].get("it-bridge") == 3
+
     # Nothing came from anywhere but the bridge.
     urls = [r["url"] for r in browser.responses()]
     assert urls and all(u.startswith(base + "/") for u in urls), urls

@@ -333,8 +333,12 @@ def test_a_stream_falling_behind_is_unhealthy_and_raises_queue_pressure_until_it
 
         # Its queue grows check after check: unhealthy, and 1 of 2 streams is over the 10 % share.
         wait_until(behind, 15, interval=0.05, what="the stream that does not read counted unhealthy")
-        assert get_json(b.port, "/sse/health")["health"]["current_metrics"]["healthy_connections"] == 1
-        assert v(scrape(b.port), "sse_bridge_healthy_connections") == 1
+        # Between checks a stream is unhealthy while its queue is above the
+        # last check's: so while the publishing goes on.
+        wait_until(lambda: pub.publish("beta", big) and get_json(b.port, "/sse/health")["health"][
+            "current_metrics"]["healthy_connections"] == 1, 10, interval=0.02, what="/sse/health: 1 healthy")
+        wait_until(lambda: pub.publish("beta", big) and v(scrape(b.port), "sse_bridge_healthy_connections") == 1,
+                   10, interval=0.02, what="/metrics: 1 healthy")
         assert b.counters()["slow_consumer_drops"] == 0
 
         # It reads everything: healthy again, the alert clears.
@@ -351,3 +355,27 @@ def test_a_stream_falling_behind_is_unhealthy_and_raises_queue_pressure_until_it
         wait_until(caught_up, 15, interval=0.05, what="the stream healthy again and the alert cleared")
     finally:
         slow.close()
+
+
+def test_every_replica_is_shown_with_its_own_figures(bridge, clients, redis_server):
+    # Short leases: the mirrored counters are renewed every 300 ms.
+    a = bridge("--lease-ms", "900", bridge_id="rep-a")
+    b = bridge("--lease-ms", "900", bridge_id="rep-b")
+    clients.sse(a.port, "/events?channels=alpha").connected()
+    for _ in range(2):
+        clients.sse(b.port, "/events?channels=alpha").connected()
+
+    def replicas():
+        return {r["id"]: r for r in get_json(a.port, "/sse/metrics")["replicas"]}
+
+    wait_until(lambda: {k: r["connections"] for k, r in replicas().items()} == {"rep-a": 1, "rep-b": 2}, 15,
+               what="both replicas with their connections")
+    rs = replicas()
+    assert rs["rep-b"]["healthy"] == 2 and rs["rep-b"]["redis_up"] is True, rs
+    # the dashboard stream carries them too
+    watch = clients.sse(a.port, "/sse/metrics/stream", name="dashboard")
+    ev = watch.wait_event(lambda e: e.type == "metrics" and json.loads(e.data)["cluster"] is not None
+                          and len(json.loads(e.data)["cluster"]["replicas"]) == 2, 10, "two replicas")
+    cl = json.loads(ev.data)["cluster"]
+    assert [r["id"] for r in cl["replicas"]] == ["rep-a", "rep-b"], cl
+    assert cl["bridges"] == 2 and cl["connections"] == 3, cl
