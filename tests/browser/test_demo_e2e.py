@@ -11,6 +11,7 @@ summary.
 
 import json
 import os
+import re
 import signal
 import time
 import urllib.error
@@ -155,3 +156,20 @@ def test_demo_job_completes_with_every_step_once_when_its_bridge_is_killed_mid_j
     urls = [r["url"] for r in stream_responses(browser)]
     assert len(urls) >= 2 and "last_event_id=" in urls[-1], urls
     assert s.alive() and first not in s.alive(), s.alive()
+
+
+def test_demo_page_fetches_a_fresh_token_and_its_stream_outlives_the_first_one(stack, browser):
+    # Tokens of 10 s, no clock skew allowed: the bridge ends the stream with
+    # token_expired at 10 s; the page fetched a new token at 8 s, so the
+    # client's reconnection is accepted at once (no 401 on the way).
+    s = stack(auth=True, env={"DEMO_TOKEN_TTL": "10"}, bridge_args=["--token-skew", "0"])
+    open_demo(browser, s)
+    browser.wait("demo.tokenRefreshes >= 1 && demo.bridges.length >= 2", 25,
+                 what="a token refresh, then a reconnection after the first token expired")
+    streams = stream_responses(browser)
+    assert len(streams) >= 2 and all(r["status"] == 200 for r in streams), streams
+    tokens = [re.search(r"[?&]token=([^&]+)", r["url"]).group(1) for r in streams]
+    assert tokens[0] != tokens[-1], "the reconnection used the refreshed token"
+    submit(browser)
+    wait_summary(browser, 30)
+    check_finished_page(browser)
