@@ -33,37 +33,29 @@ extern char **environ;
 static FILE *devnull; /* --help and --version print here */
 
 #define SECRET_FILES 5
-static char secret_dir[] = "/tmp/fuzz-config-XXXXXX"; /* holds the secret files */
-static char secret_path[SECRET_FILES][64];                 /* what secret-file values become */
+static char secret_path[SECRET_FILES][64]; /* what secret-file values become */
 
-static void write_file(const char *path, const char *bytes, size_t len)
+/* A file with the given bytes that is already unlinked (nothing is left
+ * behind however the fuzzer exits): reachable as /proc/self/fd/N while the
+ * descriptor stays open. */
+static void make_file(int i, const char *bytes, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    if (f == NULL || fwrite(bytes, 1, len, f) != len || fclose(f) != 0)
+    char tmpl[] = "/tmp/fuzz-config-secret-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0 || unlink(tmpl) != 0 || write(fd, bytes, len) != (ssize_t)len)
         abort();
-}
-
-static void remove_secret_files(void)
-{
-    for (int i = 0; i < SECRET_FILES; i++)
-        unlink(secret_path[i]);
-    rmdir(secret_dir);
+    snprintf(secret_path[i], sizeof(secret_path[i]), "/proc/self/fd/%d", fd);
 }
 
 static void make_secret_files(void)
 {
     static char longkey[CFG_SECRET_MAX + 10];
-    if (mkdtemp(secret_dir) == NULL)
-        abort();
-    for (int i = 0; i < SECRET_FILES; i++)
-        snprintf(secret_path[i], sizeof(secret_path[i]), "%s/s%d", secret_dir, i);
-    write_file(secret_path[0], "0123456789abcdef0123456789abcdef-key\n", 37);
-    write_file(secret_path[1], "", 0);
+    make_file(0, "0123456789abcdef0123456789abcdef-key\n", 37);
+    make_file(1, "", 0);
     memset(longkey, 'k', sizeof(longkey));
-    write_file(secret_path[2], longkey, sizeof(longkey));
-    write_file(secret_path[3], "0123456789abcdef\0\0\0\001456789abcdef0123\r\n", 38);
-    /* secret_path[4] is never created: the missing-file error. */
-    atexit(remove_secret_files);
+    make_file(2, longkey, sizeof(longkey));
+    make_file(3, "0123456789abcdef\0\0\0\001456789abcdef0123\r\n", 38);
+    snprintf(secret_path[4], sizeof(secret_path[4]), "/nonexistent/fuzz-config-secret");
 }
 
 static const char *secret_for(const char *value)
