@@ -35,8 +35,11 @@ def stack(bridge_bin, tmp_path):
         return s
 
     yield start
+    reports = {}
     for s in made:
         s.kill()
+        reports.update(s.sanitizer_reports())
+    assert not reports, reports
 
 
 def open_demo(browser, s):

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpers import free_port
+from helpers import free_port, sanitizer_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_SH = REPO_ROOT / "scripts" / "run.sh"
@@ -99,6 +99,15 @@ class Stack:
                 continue
             left.append(name)
         return left
+
+    def sanitizer_reports(self):
+        """Sanitizer report lines in the bridges' logs (ASan/UBSan builds), by log name."""
+        out = {}
+        for p in sorted(self.run_dir.glob("bridge*.log")) if self.run_dir.is_dir() else []:
+            rep = sanitizer_report(p.read_text(errors="replace"))
+            if rep:
+                out[p.name] = rep
+        return out
 
     def logs_tail(self, n=1500):
         out = ""

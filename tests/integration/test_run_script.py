@@ -86,6 +86,7 @@ def test_run_script_brings_up_every_url_through_haproxy_and_ctrl_c_stops_everyth
         assert s.stop(signal.SIGINT, timeout=25) is not None  # what Ctrl-C in a terminal does
         wait_until(lambda: not _leftovers(s), 5, what="no process left behind")
         assert "run.sh: stopped" in s.log().decode()
+        assert not s.sanitizer_reports()
     finally:
         s.kill()
 
