@@ -27,8 +27,23 @@ class Stack:
     def __init__(self, tmp_path, bridge_bin, bridges=2, auth=False, env=None, bridge_args=(), up_timeout=60.0):
         self.dir = Path(tmp_path)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir = self.dir / "run"
-        self.log_path = self.dir / "run.sh.log"
+        self._log = None
+        # Free ports are picked before run.sh binds them: another process may
+        # take one in between. Such a start is retried with new ports.
+        for attempt in range(3):
+            if self._start(attempt, bridge_bin, bridges, auth, env, bridge_args, up_timeout):
+                return
+            text = self.log().decode("utf-8", "replace")
+            logs = self.logs_tail()
+            self.kill()
+            if "in use" not in (text + logs).lower() or attempt == 2:
+                raise AssertionError("run.sh did not come up within %.0f s (exit %s); its output:\n%s%s"
+                                     % (up_timeout, self.proc.returncode, text[-4000:], logs))
+
+    def _start(self, attempt, bridge_bin, bridges, auth, env, bridge_args, up_timeout):
+        """Starts run.sh; True once it says the stack is up, False when it exits or times out."""
+        self.run_dir = self.dir / ("run%d" % attempt if attempt else "run")
+        self.log_path = self.dir / ("run.sh%s.log" % (".%d" % attempt if attempt else ""))
         self.port = free_port()
         self.redis_port = free_port()
         self.demo_port = free_port()
@@ -42,9 +57,9 @@ class Stack:
         # A short drain: Chromium keeps idle keep-alive sockets, and a
         # draining bridge waits for those up to --drain-timeout.
         args += ["--", "--drain-timeout", "2"] + list(bridge_args)
-        e = dict(os.environ, SSE_BRIDGE_BIN=bridge_bin, DEMO_STEP_MS="250")
-        for k in ("SSE_AUTH_SECRET", "SSE_AUTH_SECRET_FILE"):
-            e.pop(k, None)
+        # Only what the test asks for reaches the bridges and the demo.
+        e = {k: v for k, v in os.environ.items() if not k.startswith(("SSE_", "DEMO_"))}
+        e.update(SSE_BRIDGE_BIN=bridge_bin, DEMO_STEP_MS="250")
         e.update(env or {})
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL, stdout=self._log,
@@ -54,12 +69,10 @@ class Stack:
         deadline = time.monotonic() + up_timeout
         while UP_LINE not in self.log():
             if self.proc.poll() is not None or time.monotonic() >= deadline:
-                text = self.log().decode("utf-8", "replace")
-                self.kill()
-                raise AssertionError("run.sh did not come up within %.0f s (exit %s); its output:\n%s%s"
-                                     % (up_timeout, self.proc.returncode, text[-4000:], self.logs_tail()))
+                return False
             time.sleep(0.1)
         self.up_after = time.monotonic() - self.started_at
+        return True
 
     def log(self):
         try:
@@ -167,4 +180,6 @@ class Stack:
             except ProcessLookupError:
                 pass
             self.proc.wait(10)
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
