@@ -81,6 +81,15 @@ for dir in build build-asan; do
   pytest_suite "$dir" tests/browser browser
 done
 
+# libFuzzer targets (clang, ASan+UBSan): 60 s each, crash inputs kept.
+echo "== fuzzing (60 s per target)"
+if scripts/fuzz.sh 60; then
+  count 1 0
+else
+  count 0 1
+  echo "FAILED: scripts/fuzz.sh (crash inputs in build-fuzz/fuzz-artifacts/)"
+fi
+
 echo
 echo "total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
