@@ -16,6 +16,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -94,7 +95,7 @@ def stream_responses(browser):
 
 
 @pytest.mark.parametrize("auth", [False, True], ids=["no-auth", "tokens"])
-def test_demo_page_runs_a_job_to_100_percent_and_shows_the_summary_through_haproxy(stack, browser, auth):
+def test_demo_page_runs_a_job_to_100_percent_and_shows_the_summary_through_haproxy(stack, browser, bridge_bin, auth):
     s = stack(auth=auth)
     bridge_ids = ["bridge%d" % (i + 1) for i in range(2)]
     first = open_demo(browser, s)
@@ -107,6 +108,14 @@ def test_demo_page_runs_a_job_to_100_percent_and_shows_the_summary_through_hapro
     check_finished_page(browser)
     assert browser.eval("demo.bridges.length") == 1, "no reconnection was needed"
     assert browser.eval("document.getElementById('conn-state').textContent") == "connected"
+    # Everything the page loaded came through haproxy's one origin.
+    urls = [r["url"] for r in browser.responses()]
+    assert urls and all(u.startswith(s.url + "/") for u in urls), urls
+    shots = Path(bridge_bin).resolve().parents[1] / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / ("demo-%s.png" % ("tokens" if auth else "no-auth"))
+    browser.call("screenshot", path=str(shot))
+    assert shot.stat().st_size > 10000
 
     streams = stream_responses(browser)
     assert streams and all(r["status"] == 200 for r in streams), streams
