@@ -51,6 +51,18 @@ static unsigned char *b64url_decode(const char *s, size_t len, size_t *outlen)
             goto fail; /* '+', '/', '=' and anything else are not base64url */
         std[i] = c;
     }
+    /* The last character's unused bits must be zero: one spelling per
+     * value, so a signature cannot be reworded. */
+    if (len % 4 >= 2) {
+        char last = std[len - 1];
+        int v = last >= 'A' && last <= 'Z'   ? last - 'A'
+                : last >= 'a' && last <= 'z' ? last - 'a' + 26
+                : last >= '0' && last <= '9' ? last - '0' + 52
+                : last == '+'                ? 62
+                                             : 63;
+        if ((v & (len % 4 == 2 ? 0x0f : 0x03)) != 0)
+            goto fail;
+    }
     memset(std + len, '=', pad);
     int n = EVP_DecodeBlock(out, (const unsigned char *)std, (int)(len + pad));
     if (n < 0)

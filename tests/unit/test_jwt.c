@@ -137,11 +137,30 @@ START_TEST(a_wrong_secret_or_a_changed_part_breaks_the_signature)
     strcpy(esig, gsig);
     ck_assert_int_eq(verify(evil, &c), JWT_BAD_SIGNATURE);
     /* The signature cut short, or one byte changed. */
-    good[strlen(good) - 1] = good[strlen(good) - 1] == 'A' ? 'B' : 'A';
+    good[strlen(good) - 5] = good[strlen(good) - 5] == 'A' ? 'B' : 'A';
     ck_assert_int_eq(verify(good, &c), JWT_BAD_SIGNATURE);
     strcpy(good, token(GOOD));
-    good[strlen(good) - 4] = '\0';
+    good[strlen(good) - 3] = '\0'; /* 40 characters: 30 bytes, no spare bits */
     ck_assert_int_eq(verify(good, &c), JWT_BAD_SIGNATURE);
+}
+END_TEST
+
+START_TEST(a_signature_spelled_with_nonzero_spare_bits_is_refused)
+{
+    jwt_claims_t c;
+    char t[8192];
+    strcpy(t, token(GOOD));
+    /* 32 bytes are 43 characters: the last one has 2 spare bits. */
+    size_t n = strlen(t);
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int v = (int)(strchr(alphabet, t[n - 1]) - alphabet);
+    ck_assert_int_eq(v & 3, 0);
+    ck_assert_int_eq(verify(t, &c), JWT_OK);
+    jwt_claims_free(&c);
+    for (int spare = 1; spare < 4; spare++) {
+        t[n - 1] = alphabet[v | spare];
+        ck_assert_msg(verify(t, &c) != JWT_OK, "spare bits %d accepted", spare);
+    }
 }
 END_TEST
 
@@ -245,6 +264,7 @@ int main(void)
     tcase_add_test(tc, nbf_and_iat_in_the_future_are_not_valid_yet);
     tcase_add_test(tc, a_wrong_secret_or_a_changed_part_breaks_the_signature);
     tcase_add_test(tc, only_hs256_is_accepted);
+    tcase_add_test(tc, a_signature_spelled_with_nonzero_spare_bits_is_refused);
     tcase_add_test(tc, malformed_tokens_are_refused);
     tcase_add_test(tc, missing_or_ill_typed_claims_are_refused);
     tcase_add_test(tc, a_token_over_the_size_bound_is_not_even_parsed);
