@@ -36,19 +36,27 @@ BUILD=1
 BUILD_DIR=${BUILD_DIR:-build}
 PY=/usr/bin/python3 # Debian's python3-flask and python3-redis live there
 
-usage() { sed -n '2,25p' "$0"; }
-need_num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "${3:-1}" ] && [ "$2" -le "${4:-65535}" ] ||
-  { echo "run.sh: $1 '$2' is not a number in ${3:-1}..${4:-65535}" >&2; exit 2; }; }
+usage() { sed -n '2,/^set -e/p' "$0" | sed '$d'; }
+need_num() {
+  if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt "${3:-1}" ] || [ "$2" -gt "${4:-65535}" ]; then
+    echo "run.sh: $1 '$2' is not a number in ${3:-1}..${4:-65535}" >&2
+    exit 2
+  fi
+}
+need_arg() { [ $# -ge 2 ] || { echo "run.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --port) PORT=${2-}; shift 2 ;;
-    --bridges) NBRIDGES=${2-}; shift 2 ;;
-    --bridge-port) BRIDGE_PORT=${2-}; shift 2 ;;
-    --bridge-ports) BRIDGE_PORTS=${2-}; shift 2 ;;
-    --demo-port) DEMO_PORT=${2-}; shift 2 ;;
-    --redis-port) REDIS_PORT=${2-}; shift 2 ;;
+    --port|--bridges|--bridge-port|--bridge-ports|--demo-port|--redis-port|--run-dir) need_arg "$@" ;;
+  esac
+  case "$1" in
+    --port) PORT=$2; shift 2 ;;
+    --bridges) NBRIDGES=$2; shift 2 ;;
+    --bridge-port) BRIDGE_PORT=$2; shift 2 ;;
+    --bridge-ports) BRIDGE_PORTS=$2; shift 2 ;;
+    --demo-port) DEMO_PORT=$2; shift 2 ;;
+    --redis-port) REDIS_PORT=$2; shift 2 ;;
     --auth) AUTH=1; shift ;;
-    --run-dir) RUN_DIR=${2-}; shift 2 ;;
+    --run-dir) RUN_DIR=$2; shift 2 ;;
     --no-deps) DEPS=0; shift ;;
     --no-build) BUILD=0; shift ;;
     --) shift; break ;;

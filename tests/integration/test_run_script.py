@@ -4,11 +4,8 @@ answers through haproxy within a bounded time, a stream through haproxy
 delivers, and Ctrl-C (SIGINT) or SIGTERM stops everything it started."""
 
 import json
-import re
 import signal
 import subprocess
-import time
-import urllib.request
 
 import redis as redis_py
 
@@ -105,7 +102,7 @@ def test_run_script_stops_everything_on_sigterm_to_the_script_alone(bridge_bin, 
 
 def test_run_script_refuses_bad_options_before_starting_anything():
     for args, msg in ((["--bridges", "0"], "--bridges"), (["--port", "http"], "--port"),
-                      (["--frobnicate"], "unknown argument")):
+                      (["--frobnicate"], "unknown argument"), (["--demo-port"], "needs a value")):
         p = subprocess.run(["bash", str(RUN_SH), "--no-deps", "--no-build"] + args,
                            capture_output=True, text=True, timeout=10)
         assert p.returncode == 2 and msg in p.stderr, (args, p.returncode, p.stderr)
