@@ -10,8 +10,9 @@ streams /events from it, on the same origin through the load balancer.
 
 When an auth secret is configured (SSE_AUTH_SECRET or SSE_AUTH_SECRET_FILE,
 the same variables the bridge reads), the app signs each browser's token
-(sse_publish.make_token): the page passes it as ?token= and fetches a fresh
-one from GET /sse-token before it expires.
+(sse_publish.make_token): the page gives EnhancedSSEClient a token function
+(its `token` option, asked before every connection) that returns the token
+in hand while it is fresh and fetches a new one from GET /sse-token after.
 
 Environment (all optional):
   DEMO_LISTEN          host:port to serve on (127.0.0.1:5000)

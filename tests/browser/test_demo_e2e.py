@@ -171,12 +171,13 @@ def test_demo_job_completes_with_every_step_once_when_its_bridge_is_killed_mid_j
 
 def test_demo_page_fetches_a_fresh_token_and_its_stream_outlives_the_first_one(stack, browser):
     # Tokens of 10 s, no clock skew allowed: the bridge ends the stream with
-    # token_expired at 10 s; the page fetched a new token at 8 s, so the
-    # client's reconnection is accepted at once (no 401 on the way).
+    # token_expired at 10 s; EnhancedSSEClient asks the page's token function
+    # before reconnecting, which fetches a new one from the app (the one in
+    # hand is old), so the reconnection is accepted at once (no 401).
     s = stack(auth=True, env={"DEMO_TOKEN_TTL": "10"}, bridge_args=["--token-skew", "0"])
     open_demo(browser, s)
-    browser.wait("demo.tokenRefreshes >= 1 && demo.bridges.length >= 2", 25,
-                 what="a token refresh, then a reconnection after the first token expired")
+    browser.wait("demo.tokenExpiries >= 1 && demo.tokenRefreshes >= 1 && demo.bridges.length >= 2", 25,
+                 what="token_expired, a token refresh, then a reconnection")
     streams = stream_responses(browser)
     assert len(streams) >= 2 and all(r["status"] == 200 for r in streams), streams
     tokens = [re.search(r"[?&]token=([^&]+)", r["url"]).group(1) for r in streams]

@@ -15,64 +15,45 @@
     bridges: [], // the bridge of each 'connected', in order
     states: [], // connection states, in order
     reconnects: 0,
-    tokenRefreshes: 0,
+    tokenRefreshes: 0, // tokens fetched from /sse-token
+    tokenExpiries: 0, // streams the bridge ended with token_expired
     client: null,
   };
-  var token = cfg.token;
+  var token = cfg.token; // issued with the page
   var tokenAt = Date.now();
 
-  // The stream URL: both channels, and the token when the app issues one.
-  // EnhancedSSEClient adds client_id and, on reconnection, last_event_id.
-  function streamUrl() {
-    var u = cfg.bridge_url + '/events?channels=' + encodeURIComponent(cfg.channels.join(','));
-    if (token)
-      u += '&token=' + encodeURIComponent(token);
-    return u;
-  }
+  // The stream URL: both channels. EnhancedSSEClient adds client_id, the
+  // token and, on reconnection, last_event_id.
+  var streamUrl = cfg.bridge_url + '/events?channels=' + encodeURIComponent(cfg.channels.join(','));
 
-  var sse = demo.client = new EnhancedSSEClient(streamUrl(), {
-    clientId: cfg.client_id,
-    maxReconnectAttempts: 15,
-    baseReconnectDelay: 1000,
-    maxReconnectDelay: 30000,
-    heartbeatTimeout: 45000,
-    compressionSupport: true,
-  });
-
-  // Tokens expire: fetch a fresh one ahead of time and put it in the URL the
-  // client uses for its next connection (the open stream keeps its token
-  // until the bridge ends it with token_expired; the client then reconnects
-  // with the new URL and its resume cursor).
-  var refreshing = null;
-  function refreshToken() {
-    if (!cfg.auth || refreshing)
-      return refreshing;
-    refreshing = fetch('/sse-token', { credentials: 'same-origin' }).then(function (res) {
+  // Tokens expire: the client asks for one before every connection. The one
+  // in hand is used while it is fresh (under 80 % of its lifetime), else the
+  // app signs a new one. When the bridge ends a stream with token_expired,
+  // the client reconnects at once through this function.
+  function currentToken() {
+    if (token && Date.now() - tokenAt < cfg.token_ttl * 800)
+      return token;
+    return fetch('/sse-token', { credentials: 'same-origin' }).then(function (res) {
       if (!res.ok)
         throw new Error('token refresh: HTTP ' + res.status);
       return res.json();
     }).then(function (t) {
       token = t.token;
       tokenAt = Date.now();
-      sse.url = streamUrl();
       demo.tokenRefreshes++;
-      scheduleRefresh();
-    }).catch(function (e) {
-      console.warn('demo: ' + e.message);
-      setTimeout(refreshToken, 5000);
-    }).then(function () {
-      refreshing = null;
+      return token;
     });
-    return refreshing;
   }
-  var refreshTimer = null;
-  function scheduleRefresh() {
-    if (!cfg.auth || !cfg.token_ttl)
-      return;
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(refreshToken, cfg.token_ttl * 800);
-  }
-  scheduleRefresh();
+
+  var sse = demo.client = new EnhancedSSEClient(streamUrl, {
+    clientId: cfg.client_id,
+    token: cfg.auth ? currentToken : null,
+    maxReconnectAttempts: 15,
+    baseReconnectDelay: 1000,
+    maxReconnectDelay: 30000,
+    heartbeatTimeout: 45000,
+    compressionSupport: true,
+  });
 
   function showState(s) {
     $('conn').dataset.state = s;
@@ -91,15 +72,12 @@
     demo.reconnects++;
     $('conn-reconnects').textContent = '· reconnecting, attempt ' + d.attempt + ' in ' +
       (d.delay / 1000).toFixed(1) + ' s';
-    if (cfg.auth && Date.now() - tokenAt > cfg.token_ttl * 900)
-      refreshToken();
   });
   sse.addEventListener('connected', function () {
     $('conn-reconnects').textContent = demo.reconnects ? '· reconnected ' + demo.reconnects + '×' : '';
   });
-  sse.addEventListener('system', function (d) {
-    if (d.status === 'token_expired')
-      refreshToken();
+  sse.addEventListener('token_expired', function () {
+    demo.tokenExpiries++;
   });
 
   function render() {
