@@ -1,11 +1,11 @@
 /* Client connections. Request bytes are read into the bridge's one shared
- * buffer and parsed by llhttp; only the request target is copied. Writes go
+ * buffer and parsed by httpreq (llhttp); only the request target and a
+ * few headers are copied. Writes go
  * through a ring of refcounted messages: each flush tries one uv_try_write
  * of the whole ring and queues a single uv_write for whatever the kernel did
  * not take, so a connection has at most one write in flight. */
 #include "conn.h"
 
-#include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,52 +16,6 @@
 #include "stream.h"
 
 #define CONN_IOV_MAX 64 /* buffers handed to one write */
-
-#define HTTP_FIELD_MAX 32 /* header names we look for are shorter */
-#define HTTP_XFF_MAX 1024 /* X-Forwarded-For kept (its rightmost bytes) */
-
-#define HTTP_AE_MAX 256   /* Accept-Encoding kept (longer lists are cut) */
-#define HTTP_LEID_MAX 4096 /* a longer Last-Event-ID is no cursor of ours */
-#define HTTP_INM_MAX 256   /* If-None-Match kept (a longer one matches nothing) */
-#define HTTP_ORIGIN_MAX 256 /* a longer Origin is no origin of ours */
-
-enum { HDR_OTHER = 0, HDR_XFF, HDR_AE, HDR_LEID, HDR_INM, HDR_AUTH, HDR_ORIGIN };
-
-struct http_req_s {
-    llhttp_t parser;             /* llhttp state, data points to the conn */
-    char field[HTTP_FIELD_MAX];  /* the header name being read */
-    size_t field_len;            /* bytes in field; > HTTP_FIELD_MAX: not one of ours */
-    int field_id;                /* HDR_* of the current header */
-    char xff[HTTP_XFF_MAX];      /* X-Forwarded-For, several headers joined by ',' */
-    size_t xff_len;              /* bytes in xff */
-    int has_xff;                 /* an X-Forwarded-For header was present */
-    char ae[HTTP_AE_MAX];        /* Accept-Encoding, several headers joined by ',' */
-    size_t ae_len;               /* bytes in ae */
-    int ae_cut;                  /* ae overflowed: its last item is incomplete */
-    char leid[HTTP_LEID_MAX];    /* Last-Event-ID (the last such header) */
-    size_t leid_len;             /* bytes in leid */
-    int leid_state;              /* 0 absent, 1 present, -1 too long */
-    char inm[HTTP_INM_MAX];      /* If-None-Match, several headers joined by ',' */
-    size_t inm_len;              /* bytes in inm */
-    int inm_cut;                 /* inm overflowed: ignored */
-    char auth[HTTP_AUTH_MAX];    /* Authorization (the last such header) */
-    size_t auth_len;             /* bytes in auth */
-    int auth_cut;                /* auth overflowed: too long for any token */
-    char origin[HTTP_ORIGIN_MAX];/* Origin (the last such header) */
-    size_t origin_len;           /* bytes in origin */
-    int origin_state;            /* 0 absent, 1 present, -1 too long */
-    char err_buf[96];            /* err_text when it names a configured limit */
-    size_t url_len;              /* bytes in url */
-    size_t header_bytes;         /* header names and values seen so far */
-    unsigned nheaders;           /* header lines seen so far */
-    int err_status;              /* status to answer when a callback failed */
-    const char *err_code;        /* its JSON code */
-    const char *err_text;        /* its JSON message */
-    char url[];                  /* request target, NUL-terminated: --max-url-bytes + 1 */
-};
-
-static llhttp_settings_t http_settings;
-static int http_settings_ready;
 
 static const char *http_reason(int status)
 {
@@ -82,215 +36,24 @@ static const char *http_reason(int status)
     }
 }
 
-/* --- request parsing ------------------------------------------------------ */
+/* --- requests -------------------------------------------------------------- */
 
-static int req_fail(http_req_t *req, int status, const char *code, const char *text)
+/* A complete request (httpreq's callback): route it, and go on reading only
+ * if the connection is still an idle request connection. */
+static int conn_on_request(void *owner, int method, const char *url, size_t len,
+                           const http_headers_t *h, int keep_alive)
 {
-    req->err_status = status;
-    req->err_code = code;
-    req->err_text = text;
-    return HPE_USER;
-}
-
-static int on_message_begin(llhttp_t *p)
-{
-    conn_t *c = p->data;
-    c->req->url_len = 0;
-    c->req->header_bytes = 0;
-    c->req->nheaders = 0;
-    c->req->field_len = 0;
-    c->req->xff_len = 0;
-    c->req->has_xff = 0;
-    c->req->ae_len = 0;
-    c->req->ae_cut = 0;
-    c->req->leid_len = 0;
-    c->req->leid_state = 0;
-    c->req->inm_len = 0;
-    c->req->inm_cut = 0;
-    c->req->auth_len = 0;
-    c->req->auth_cut = 0;
-    c->req->origin_len = 0;
-    c->req->origin_state = 0;
-    return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    conn_t *c = p->data;
-    http_req_t *req = c->req;
-    size_t max = (size_t)c->br->cfg->max_url_bytes;
-    if (len > max - req->url_len) {
-        snprintf(req->err_buf, sizeof(req->err_buf), "request target longer than %zu bytes", max);
-        return req_fail(req, 414, "uri_too_long", req->err_buf);
-    }
-    memcpy(req->url + req->url_len, at, len);
-    req->url_len += len;
-    req->url[req->url_len] = '\0';
-    return 0;
-}
-
-static int on_header_data(llhttp_t *p, const char *at, size_t len)
-{
-    conn_t *c = p->data;
-    http_req_t *req = c->req;
-    (void)at;
-    req->header_bytes += len;
-    if (req->header_bytes > (size_t)c->br->cfg->max_header_bytes) {
-        snprintf(req->err_buf, sizeof(req->err_buf), "request headers larger than %d bytes",
-                 c->br->cfg->max_header_bytes);
-        return req_fail(req, 431, "headers_too_large", req->err_buf);
-    }
-    return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    http_req_t *req = ((conn_t *)p->data)->req;
-    if (req->field_len + len <= HTTP_FIELD_MAX)
-        memcpy(req->field + req->field_len, at, len);
-    req->field_len += len;
-    return on_header_data(p, at, len);
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    http_req_t *req = ((conn_t *)p->data)->req;
-    req->field_id = HDR_OTHER;
-    if (req->field_len == 15 && strncasecmp(req->field, "X-Forwarded-For", 15) == 0) {
-        req->field_id = HDR_XFF;
-        if (req->has_xff && req->xff_len < HTTP_XFF_MAX)
-            req->xff[req->xff_len++] = ','; /* repeated headers form one list */
-        req->has_xff = 1;
-    } else if (req->field_len == 13 && strncasecmp(req->field, "Last-Event-ID", 13) == 0) {
-        req->field_id = HDR_LEID;
-        req->leid_len = 0;
-        req->leid_state = 1;
-    } else if (req->field_len == 15 && strncasecmp(req->field, "Accept-Encoding", 15) == 0) {
-        req->field_id = HDR_AE;
-        if (req->ae_len > 0 && req->ae_len < HTTP_AE_MAX)
-            req->ae[req->ae_len++] = ',';
-    } else if (req->field_len == 13 && strncasecmp(req->field, "Authorization", 13) == 0) {
-        req->field_id = HDR_AUTH;
-        req->auth_len = 0;
-    } else if (req->field_len == 6 && strncasecmp(req->field, "Origin", 6) == 0) {
-        req->field_id = HDR_ORIGIN;
-        req->origin_len = 0;
-        req->origin_state = 1;
-    } else if (req->field_len == 13 && strncasecmp(req->field, "If-None-Match", 13) == 0) {
-        req->field_id = HDR_INM;
-        if (req->inm_len > 0 && req->inm_len < HTTP_INM_MAX)
-            req->inm[req->inm_len++] = ',';
-    }
-    req->field_len = 0;
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    http_req_t *req = ((conn_t *)p->data)->req;
-    if (req->field_id == HDR_XFF) {
-        /* The rightmost hops matter: past the cap, older bytes give way. */
-        if (len >= HTTP_XFF_MAX) {
-            at += len - HTTP_XFF_MAX;
-            len = HTTP_XFF_MAX;
-            req->xff_len = 0;
-        } else if (req->xff_len + len > HTTP_XFF_MAX) {
-            size_t drop = req->xff_len + len - HTTP_XFF_MAX;
-            memmove(req->xff, req->xff + drop, req->xff_len - drop);
-            req->xff_len -= drop;
-        }
-        memcpy(req->xff + req->xff_len, at, len);
-        req->xff_len += len;
-    } else if (req->field_id == HDR_AE) {
-        size_t n = len < HTTP_AE_MAX - req->ae_len ? len : HTTP_AE_MAX - req->ae_len;
-        memcpy(req->ae + req->ae_len, at, n);
-        req->ae_len += n;
-        req->ae_cut |= n < len;
-    } else if (req->field_id == HDR_LEID && req->leid_state == 1) {
-        if (len > HTTP_LEID_MAX - req->leid_len) {
-            req->leid_state = -1;
-        } else {
-            memcpy(req->leid + req->leid_len, at, len);
-            req->leid_len += len;
-        }
-    } else if (req->field_id == HDR_AUTH) {
-        if (len <= sizeof(req->auth) - req->auth_len) {
-            memcpy(req->auth + req->auth_len, at, len);
-            req->auth_len += len;
-        } else {
-            req->auth_cut = 1;
-        }
-    } else if (req->field_id == HDR_ORIGIN && req->origin_state == 1) {
-        if (len > HTTP_ORIGIN_MAX - req->origin_len) {
-            req->origin_state = -1;
-        } else {
-            memcpy(req->origin + req->origin_len, at, len);
-            req->origin_len += len;
-        }
-    } else if (req->field_id == HDR_INM) {
-        if (len > HTTP_INM_MAX - req->inm_len) {
-            req->inm_cut = 1;
-        } else {
-            memcpy(req->inm + req->inm_len, at, len);
-            req->inm_len += len;
-        }
-    }
-    return on_header_data(p, at, len);
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    conn_t *c = p->data;
-    http_req_t *req = c->req;
-    if (req->field_id == HDR_AE && req->ae_cut) {
-        /* A cut item could read "gzip;q=0" as "gzip": keep whole items only,
-         * and nothing of later Accept-Encoding headers either. */
-        while (req->ae_len > 0 && req->ae[req->ae_len - 1] != ',')
-            req->ae_len--;
-    }
-    req->field_id = HDR_OTHER;
-    if (++req->nheaders > (unsigned)c->br->cfg->max_headers) {
-        snprintf(req->err_buf, sizeof(req->err_buf), "more than %d request headers",
-                 c->br->cfg->max_headers);
-        return req_fail(req, 431, "headers_too_large", req->err_buf);
-    }
-    return 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    conn_t *c = p->data;
-    c->keep_alive = (uint8_t)llhttp_should_keep_alive(p);
-    http_req_t *req = c->req;
-    http_headers_t h = {.xff = req->has_xff ? req->xff : NULL, .xff_len = req->xff_len,
-                        .ae = req->ae, .ae_len = req->ae_len,
-                        /* too long: no cursor of ours, but still "an id was sent" */
-                        .leid = req->leid_state != 0 ? req->leid : NULL,
-                        .leid_len = req->leid_state == 1 ? req->leid_len : 0,
-                        .inm = req->inm_cut ? "" : req->inm,
-                        .inm_len = req->inm_cut ? 0 : req->inm_len};
-    routes_dispatch(c, llhttp_get_method(p), req->url, req->url_len, &h);
+    conn_t *c = owner;
+    c->keep_alive = (uint8_t)keep_alive;
+    routes_dispatch(c, method, url, len, h);
     /* Stop parsing once the connection is a stream, parked, closing or done. */
     if (c->state != CONN_HTTP || c->finish || c->parked)
-        return HPE_PAUSED;
+        return 1;
     /* Keep-alive: the next request gets a fresh deadline. */
     list_remove(&c->node);
     c->deadline = uv_now(c->br->loop) + (uint64_t)c->br->cfg->header_timeout * 1000;
     list_push_back(&c->br->http_conns, &c->node);
     return 0;
-}
-
-static void http_settings_init(void)
-{
-    llhttp_settings_init(&http_settings);
-    http_settings.on_message_begin = on_message_begin;
-    http_settings.on_url = on_url;
-    http_settings.on_header_field = on_header_field;
-    http_settings.on_header_field_complete = on_header_field_complete;
-    http_settings.on_header_value = on_header_value;
-    http_settings.on_header_value_complete = on_header_value_complete;
-    http_settings.on_message_complete = on_message_complete;
-    http_settings_ready = 1;
 }
 
 /* --- reading --------------------------------------------------------------- */
@@ -315,24 +78,16 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
      * neither (bytes after a request waiting for the pool are dropped). */
     if (c->state != CONN_HTTP || c->finish || c->parked)
         return;
-    http_req_t *req = c->req;
-    llhttp_errno_t e = llhttp_execute(&req->parser, buf->base, (size_t)nread);
+    int status;
+    const char *code, *text;
+    int r = http_req_feed(c->req, buf->base, (size_t)nread, &status, &code, &text);
     if (c->state == CONN_STREAM) {
-        free(c->req); /* not inside llhttp any more */
+        http_req_free(c->req); /* not inside llhttp any more */
         c->req = NULL;
         return;
     }
-    if (c->state != CONN_HTTP || c->finish || c->parked || e == HPE_OK || e == HPE_PAUSED)
-        return;
-    /* Our callbacks record why they failed; llhttp reports a failing
-     * *_complete callback under its own code rather than HPE_USER. */
-    if (req->err_status != 0) {
-        conn_respond_error(c, req->err_status, req->err_code, req->err_text, NULL);
-    } else {
-        char text[160];
-        snprintf(text, sizeof(text), "malformed HTTP request: %s", llhttp_get_error_reason(&req->parser));
-        conn_respond_error(c, 400, "bad_request", text, NULL);
-    }
+    if (r != 0 && c->state == CONN_HTTP && !c->finish && !c->parked)
+        conn_respond_error(c, status, code, text, NULL);
 }
 
 /* --- accepting ------------------------------------------------------------- */
@@ -344,8 +99,6 @@ static void conn_free_cb(uv_handle_t *h)
 
 void conn_accept(bridge_t *br)
 {
-    if (!http_settings_ready)
-        http_settings_init();
     conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         log_error("http: out of memory accepting a connection");
@@ -358,14 +111,12 @@ void conn_accept(bridge_t *br)
     uv_tcp_init(br->loop, &c->tcp);
     int r = uv_accept((uv_stream_t *)&br->listener, (uv_stream_t *)&c->tcp);
     if (r == 0)
-        c->req = calloc(1, sizeof(*c->req) + (size_t)br->cfg->max_url_bytes + 1);
+        c->req = http_req_new(br->cfg, conn_on_request, c);
     if (r != 0 || c->req == NULL) {
         log_warn("http: accept failed: %s", r != 0 ? uv_strerror(r) : "out of memory");
         uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
         return;
     }
-    llhttp_init(&c->req->parser, HTTP_REQUEST, &http_settings);
-    c->req->parser.data = c;
     /* Events must not wait for Nagle: each flush is one complete write. */
     uv_tcp_nodelay(&c->tcp, 1);
     c->deadline = uv_now(br->loop) + (uint64_t)br->cfg->header_timeout * 1000;
@@ -639,7 +390,7 @@ static void conn_close_cb(uv_handle_t *h)
         c->wq_len--;
     }
     free(c->wq);
-    free(c->req);
+    http_req_free(c->req);
     free(c->client_id);
     free(c->query);
     free(c->cursor);
@@ -663,56 +414,17 @@ void conn_close(conn_t *c, const char *reason)
 
 int conn_bearer(const conn_t *c, const char **token, size_t *len)
 {
-    const http_req_t *req = c->req;
-    if (req == NULL || (req->auth_len == 0 && !req->auth_cut))
-        return 0;
-    if (req->auth_cut)
-        return -2;
-    if (req->auth_len < 8 || strncasecmp(req->auth, "Bearer ", 7) != 0)
-        return -1;
-    *token = req->auth + 7;
-    *len = req->auth_len - 7;
-    while (*len > 0 && **token == ' ') {
-        (*token)++;
-        (*len)--;
-    }
-    return *len > 0 ? 1 : -1;
+    return http_req_bearer(c->req, token, len);
 }
 
 int conn_origin(const conn_t *c, const char **origin, size_t *len)
 {
-    const http_req_t *req = c->req;
-    if (req == NULL || req->origin_state == 0)
-        return 0;
-    *origin = req->origin;
-    *len = req->origin_state == 1 ? req->origin_len : 0;
-    return req->origin_state == 1 ? 1 : -1;
+    return http_req_origin(c->req, origin, len);
 }
 
 size_t conn_cors_lines(const conn_t *c, char *out, size_t cap)
 {
-    const cfg_t *cfg = c->br->cfg;
-    const char *origin;
-    size_t len;
-    int n = 0;
-    out[0] = '\0';
-    if (!cfg->cors_any && cfg->cors_origins[0] == '\0')
-        return 0; /* CORS is off */
-    int has = conn_origin(c, &origin, &len) == 1 && cfg_cors_allows(cfg, origin, len);
-    if (cfg->cors_any)
-        n = has ? snprintf(out, cap, "Access-Control-Allow-Origin: *\r\n") : 0;
-    else if (has)
-        n = snprintf(out, cap,
-                     "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: "
-                     "true\r\nVary: Origin\r\n",
-                     (int)len, origin);
-    else
-        n = snprintf(out, cap, "Vary: Origin\r\n"); /* the answer depends on the Origin */
-    if (n < 0 || (size_t)n >= cap) {
-        out[0] = '\0';
-        return 0;
-    }
-    return (size_t)n;
+    return http_req_cors_lines(c->req, c->br->cfg, out, cap);
 }
 
 void conn_park(conn_t *c)
@@ -723,7 +435,7 @@ void conn_park(conn_t *c)
 void conn_request_done(conn_t *c)
 {
     c->parked = 0;
-    free(c->req);
+    http_req_free(c->req);
     c->req = NULL;
     free(c->query);
     c->query = NULL;

@@ -9,12 +9,11 @@
 #include "bridge.h"
 #include "clientip.h"
 #include "gzseg.h"
+#include "httpreq.h"
 #include "hub.h"
 #include "list.h"
 #include "msg.h"
 
-#define HTTP_URL_LIMIT 65536   /* the largest --max-url-bytes */
-#define HTTP_AUTH_MAX 16400    /* Authorization kept: "Bearer " and the largest token */
 
 typedef enum {
     CONN_HTTP = 0, /* reading requests, answering them */
@@ -27,23 +26,11 @@ typedef struct wq_item_s {
     uint32_t off; /* bytes of msg already written */
 } wq_item_t;
 
-typedef struct http_req_s http_req_t;
 struct admission_s;
 
 /* How a stream got its slot in the pool. */
 enum { ADMIT_NONE = 0, ADMIT_REDIS, ADMIT_LOCAL };
 
-/* The request headers the routes use, valid during routes_dispatch. */
-typedef struct http_headers_s {
-    const char *xff; /* X-Forwarded-For (repeated headers joined), NULL when absent */
-    size_t xff_len;  /* bytes in xff */
-    const char *ae;  /* Accept-Encoding (repeated headers joined; "" when absent) */
-    size_t ae_len;   /* bytes in ae */
-    const char *leid;/* Last-Event-ID, NULL when absent (or too long to be a cursor) */
-    size_t leid_len; /* bytes in leid */
-    const char *inm; /* If-None-Match (repeated headers joined; "" when absent or too long) */
-    size_t inm_len;  /* bytes in inm */
-} http_headers_t;
 
 typedef struct conn_s {
     uv_tcp_t tcp;              /* the socket; tcp.data points to this conn */
