@@ -18,30 +18,6 @@
 
 static const char *const channels[] = {"summary_progress", "sse", "user:42", "x"};
 
-static size_t clean(const char *s, size_t len, char *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != '\r' && s[i] != '\n' && s[i] != '\0')
-            out[n++] = s[i];
-    return n;
-}
-
-static size_t normalize(const char *s, size_t len, char *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\r') {
-            out[n++] = '\n';
-            if (i + 1 < len && s[i + 1] == '\n')
-                i++;
-        } else {
-            out[n++] = s[i];
-        }
-    }
-    return n;
-}
-
 static void check_framing(const envelope_t *env)
 {
     const sse_event_t *e = &env->ev;
@@ -55,12 +31,12 @@ static void check_framing(const envelope_t *env)
     FUZZ_CHECK(st.nev == 1);
     char *buf = malloc(n);
     FUZZ_CHECK(buf != NULL);
-    size_t k = e->event != NULL ? clean(e->event, e->event_len, buf) : 0;
+    size_t k = e->event != NULL ? ref_strip_breaks(e->event, e->event_len, buf) : 0;
     FUZZ_CHECK(k == 0 ? ref_str_eq(&st.ev[0].type, "message", 7)
                       : ref_str_eq(&st.ev[0].type, buf, k));
-    k = e->data != NULL ? normalize(e->data, e->data_len, buf) : 0;
+    k = e->data != NULL ? ref_normalize_breaks(e->data, e->data_len, buf) : 0;
     FUZZ_CHECK(ref_str_eq(&st.ev[0].data, buf, k));
-    k = e->id != NULL ? clean(e->id, e->id_len, buf) : 0;
+    k = e->id != NULL ? ref_strip_breaks(e->id, e->id_len, buf) : 0;
     FUZZ_CHECK(ref_str_eq(&st.ev[0].id, buf, k));
     FUZZ_CHECK(st.ev[0].retry == (e->retry >= 0 ? e->retry : -1));
     free(buf);

@@ -55,32 +55,6 @@ static const char *take_bytes(reader_t *r, size_t n, size_t *got)
     return s;
 }
 
-/* s without CR, LF and NUL, into out (len bytes available). */
-static size_t clean(const char *s, size_t len, char *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != '\r' && s[i] != '\n' && s[i] != '\0')
-            out[n++] = s[i];
-    return n;
-}
-
-/* s with CRLF and lone CR turned into LF, into out (len bytes available). */
-static size_t normalize(const char *s, size_t len, char *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\r') {
-            out[n++] = '\n';
-            if (i + 1 < len && s[i + 1] == '\n')
-                i++;
-        } else {
-            out[n++] = s[i];
-        }
-    }
-    return n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     reader_t r = {data, size};
@@ -137,15 +111,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < nev; i++) {
         const sse_event_t *e = &ev[i];
         const ref_event_t *got = &st.ev[i];
-        size_t n = e->event != NULL ? clean(e->event, e->event_len, buf) : 0;
+        size_t n = e->event != NULL ? ref_strip_breaks(e->event, e->event_len, buf) : 0;
         if (n == 0)
             FUZZ_CHECK(ref_str_eq(&got->type, "message", 7));
         else
             FUZZ_CHECK(ref_str_eq(&got->type, buf, n));
-        n = e->data != NULL ? normalize(e->data, e->data_len, buf) : 0;
+        n = e->data != NULL ? ref_normalize_breaks(e->data, e->data_len, buf) : 0;
         FUZZ_CHECK(ref_str_eq(&got->data, buf, n));
         if (e->id != NULL)
-            last_id_len = clean(e->id, e->id_len, last_id);
+            last_id_len = ref_strip_breaks(e->id, e->id_len, last_id);
         FUZZ_CHECK(ref_str_eq(&got->id, last_id, last_id_len));
         if (e->retry >= 0)
             retry = e->retry;

@@ -171,3 +171,27 @@ void ref_stream_free(ref_stream_t *st)
     free(st->ev);
     memset(st, 0, sizeof(*st));
 }
+
+size_t ref_strip_breaks(const char *s, size_t len, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != '\r' && s[i] != '\n' && s[i] != '\0')
+            out[n++] = s[i];
+    return n;
+}
+
+size_t ref_normalize_breaks(const char *s, size_t len, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\r') {
+            out[n++] = '\n';
+            if (i + 1 < len && s[i + 1] == '\n')
+                i++;
+        } else {
+            out[n++] = s[i];
+        }
+    }
+    return n;
+}

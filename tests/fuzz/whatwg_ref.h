@@ -45,4 +45,12 @@ void ref_stream_free(ref_stream_t *st);
 /* 1 when the string holds exactly the len bytes at s. */
 int ref_str_eq(const ref_str_t *a, const char *s, size_t len);
 
+/* What a correct framer makes of an event or id field: s without CR, LF
+ * and NUL, into out (len bytes available). Returns the bytes written. */
+size_t ref_strip_breaks(const char *s, size_t len, char *out);
+
+/* What a browser makes of framed data: s with CRLF and lone CR turned into
+ * LF, into out (len bytes available). Returns the bytes written. */
+size_t ref_normalize_breaks(const char *s, size_t len, char *out);
+
 #endif
