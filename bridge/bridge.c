@@ -79,6 +79,23 @@ static void bridge_heartbeat_cb(uv_timer_t *t)
     stream_heartbeat(t->data);
 }
 
+void bridge_count_reject(bridge_t *br, const char *code)
+{
+    br->stats.requests_rejected++;
+    for (int i = 0; i < BRIDGE_REJECT_CODES; i++) {
+        bridge_reject_t *r = &br->rejects[i];
+        if (r->code == NULL || i == BRIDGE_REJECT_CODES - 1) {
+            r->code = r->code != NULL ? r->code : i == BRIDGE_REJECT_CODES - 1 ? "other" : code;
+            r->n++;
+            return;
+        }
+        if (strcmp(r->code, code) == 0) {
+            r->n++;
+            return;
+        }
+    }
+}
+
 void bridge_watch_token(bridge_t *br, int64_t exp)
 {
     if (exp > 0 && (br->next_token_exp == 0 || exp < br->next_token_exp))

@@ -49,6 +49,13 @@ typedef struct bridge_stats_s {
     uint64_t caught_up_events;    /* history events delivered by catch-ups */
 } bridge_stats_t;
 
+#define BRIDGE_REJECT_CODES 48 /* distinct error codes counted apart; more go to "other" */
+
+typedef struct bridge_reject_s {
+    const char *code;          /* an error code (a static string of ours) */
+    uint64_t n;                /* requests answered with it */
+} bridge_reject_t;
+
 typedef struct bridge_s {
     uv_loop_t *loop;           /* the one loop everything runs on */
     const cfg_t *cfg;          /* configuration, read-only */
@@ -86,6 +93,7 @@ typedef struct bridge_s {
     char *rbuf;                /* the shared read buffer, BRIDGE_READ_BUF bytes */
     gzs_ctx_t gz;              /* the one compressor: every segment is built here */
     bridge_stats_t stats;      /* counters for /healthz and metrics */
+    bridge_reject_t rejects[BRIDGE_REJECT_CODES]; /* refused requests by code, first seen first */
     health_t health;           /* the health monitor and latency histograms */
 } bridge_t;
 
@@ -109,6 +117,10 @@ void bridge_conn_closed(bridge_t *br);
 /* A stream's token expires at exp (s since the epoch): the sweep closes
  * it then. */
 void bridge_watch_token(bridge_t *br, int64_t exp);
+
+/* Counts a request refused with code (a static string): in
+ * stats.requests_rejected and by code. */
+void bridge_count_reject(bridge_t *br, const char *code);
 
 /* Milliseconds since the epoch (wall clock). */
 uint64_t bridge_now_ms(void);

@@ -372,7 +372,7 @@ void conn_respond_error(conn_t *c, int status, const char *code, const char *tex
     int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"code\":\"%s\"}", text, code);
     if (n < 0 || (size_t)n >= sizeof(body))
         n = snprintf(body, sizeof(body), "{\"error\":\"request rejected\",\"code\":\"%s\"}", code);
-    c->br->stats.requests_rejected++;
+    bridge_count_reject(c->br, code);
     log_debug("http: %d %s: %s", status, code, text);
     conn_respond(c, status, "application/json", body, (size_t)n,
                  status == 405 && extra == NULL ? "Allow: GET\r\n" : extra, 1);

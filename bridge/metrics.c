@@ -134,6 +134,11 @@ static void metrics_prometheus(conn_t *c)
              "Requests answered with an error status (bad requests, forbidden channels, limits, "
              "draining).",
              s->requests_rejected);
+    prom_head(&b, "http_errors_by_code_total", "counter",
+              "Requests answered with an error status, by the JSON error code.");
+    for (int i = 0; i < BRIDGE_REJECT_CODES && br->rejects[i].code != NULL; i++)
+        sb_printf(&b, P "http_errors_by_code_total{code=\"%s\"} %llu\n", br->rejects[i].code,
+                  (unsigned long long)br->rejects[i].n);
     prom_u64(&b, "slow_consumer_drops_total", "counter",
              "Streams closed because their write queue exceeded --max-queue-bytes.",
              s->slow_consumer_drops);

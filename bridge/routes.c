@@ -50,7 +50,7 @@ static void route_healthz(conn_t *c)
 {
     bridge_t *br = c->br;
     const bridge_stats_t *s = &br->stats;
-    char body[2048];
+    char body[4096];
     int n = snprintf(
         body, sizeof(body),
         "{\"status\":\"ok\",\"bridge\":\"%s\",\"version\":\"%s\",\"redis\":\"%s\","
@@ -63,7 +63,7 @@ static void route_healthz(conn_t *c)
         "\"replay_duplicates\":%llu,\"replay_malformed\":%llu,\"replays_failed\":%llu,"
         "\"resets_sent\":%llu,\"catchups\":%llu,\"caught_up_events\":%llu,"
         "\"redis_probe_timeouts\":%llu,\"auth_failures\":%llu,\"tokens_expired\":%llu,"
-        "\"rate_limited\":%llu}}",
+        "\"rate_limited\":%llu},\"rejected_by_code\":{",
         br->cfg->bridge_id, SSE_BRIDGE_VERSION, rsub_is_up(&br->rsub) ? "up" : "down",
         br->draining ? "true" : "false", (unsigned long long)br->nstreams,
         (unsigned long long)s->connections_opened, (unsigned long long)s->connections_closed,
@@ -78,6 +78,18 @@ static void route_healthz(conn_t *c)
         (unsigned long long)s->catchups, (unsigned long long)s->caught_up_events,
         (unsigned long long)br->rsub.probe_timeouts, (unsigned long long)s->auth_failures,
         (unsigned long long)s->tokens_expired, (unsigned long long)s->rate_limited);
+    /* Codes are our own static strings: no escaping needed. */
+    for (int i = 0; i < BRIDGE_REJECT_CODES && br->rejects[i].code != NULL && n > 0 &&
+                    (size_t)n < sizeof(body);
+         i++)
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "%s\"%s\":%llu", i ? "," : "",
+                      br->rejects[i].code, (unsigned long long)br->rejects[i].n);
+    if (n > 0 && (size_t)n < sizeof(body))
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "}}");
+    if (n < 0 || (size_t)n >= sizeof(body)) {
+        conn_respond_error(c, 500, "internal", "health report too long", NULL);
+        return;
+    }
     conn_respond(c, 200, "application/json", body, (size_t)n, NULL, 0);
 }
 
@@ -537,7 +549,7 @@ static void route_over_limit(conn_t *c, cluster_verdict_t v)
     char data[192];
     int n = snprintf(data, sizeof(data), "{\"error\":\"%s\",\"code\":\"%s\",\"retry\":%u}", text,
                      code, retry_ms);
-    br->stats.requests_rejected++;
+    bridge_count_reject(br, code);
     stream_refuse(c, retry_ms, data, (size_t)n);
 }
 

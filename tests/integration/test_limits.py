@@ -8,7 +8,7 @@ import threading
 import time
 
 from helpers import assert_json_error, wait_until
-from sse_client import http_request
+from sse_client import get, http_request
 
 BAD_REQUESTS = [
     b"GET /events?channels=alpha&pad=" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",      # 414
@@ -91,7 +91,15 @@ def test_a_reader_gets_every_message_while_a_thousand_bad_requests_hit_the_bridg
     assert set(statuses) <= {b"400", b"403", b"404", b"405", b"414", b"431"}, statuses
     assert sum(statuses.values()) == 1000
     assert b.alive()
-    assert b.counters()["requests_rejected"] >= 1000
+    h = b.healthz()
+    assert h["counters"]["requests_rejected"] == 1000
+    # Each refusal is counted under its own code, in /healthz and /metrics.
+    assert h["rejected_by_code"] == {
+        "uri_too_long": 100, "headers_too_large": 100, "invalid_channel": 100, "channel_forbidden": 100,
+        "invalid_client_id": 100, "method_not_allowed": 100, "not_found": 100, "bad_request": 300}, h
+    metrics = get(b.port, "/metrics").body.decode()
+    assert 'sse_bridge_http_errors_by_code_total{code="uri_too_long"} 100' in metrics
+    assert 'sse_bridge_http_errors_by_code_total{code="bad_request"} 300' in metrics
 
 
 SLOW_REQUEST = b"GET /events?channels=alpha HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 64
