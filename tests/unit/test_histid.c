@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "histid.h"
+#include "run_suite.h"
 
 static int parse(const char *s, hid_t *id)
 {
@@ -131,9 +132,5 @@ int main(void)
     tcase_add_test(tc, cursor_lists_one_position_per_channel);
     tcase_add_test(tc, ids_that_are_not_cursors_are_refused_whole);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "histo.h"
+#include "run_suite.h"
 
 START_TEST(bounds_ascend_from_100us_to_30s)
 {
@@ -147,9 +148,5 @@ int main(void)
     tcase_add_test(tc, quantile_in_the_inf_bucket_is_the_largest_bound);
     tcase_add_test(tc, sub_gives_the_observations_between_two_snapshots);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "httpreq.h"
+#include "run_suite.h"
 
 static cfg_t cfg;
 
@@ -379,9 +380,5 @@ int main(void)
     tcase_add_test(tc, a_cut_accept_encoding_keeps_whole_items_only);
     tcase_add_test(tc, cors_lines_follow_the_allowlist);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "run_suite.h"
 
 static const struct timeval tv0 = {.tv_sec = 1795579860, .tv_usec = 123456};
 
@@ -125,9 +126,5 @@ int main(void)
     tcase_add_test(tc, a_cut_json_line_is_still_one_valid_object);
     tcase_add_test(tc, a_long_text_message_is_cut_to_the_line_limit);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

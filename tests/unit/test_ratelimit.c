@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ratelimit.h"
+#include "run_suite.h"
 
 START_TEST(a_burst_is_allowed_then_refused_with_the_wait_for_the_next_token)
 {
@@ -107,9 +108,5 @@ int main(void)
     tcase_add_test(tc, many_addresses_evict_full_buckets_first_and_limits_still_hold);
     tcase_add_test(tc, a_key_longer_than_an_address_is_cut_not_overflowed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sentinel_parse.h"
+#include "run_suite.h"
 
 static int parse(const char *msg, const char *name, char *host, int *port)
 {
@@ -123,9 +124,5 @@ int main(void)
     tcase_add_test(tc, a_nul_inside_the_new_host_is_refused);
     tcase_add_test(tc, ports_are_decimal_from_1_to_65535);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }
