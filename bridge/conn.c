@@ -365,6 +365,18 @@ void conn_respond(conn_t *c, int status, const char *content_type, const char *b
         conn_finish(c);
 }
 
+void conn_respond_json(conn_t *c, cJSON *o)
+{
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (body == NULL) {
+        conn_respond_error(c, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    conn_respond(c, 200, "application/json", body, strlen(body), NULL, 0);
+    free(body);
+}
+
 void conn_respond_error(conn_t *c, int status, const char *code, const char *text, const char *extra)
 {
     char body[512];

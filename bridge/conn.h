@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <cjson/cJSON.h>
 #include <uv.h>
 
 #include "bridge.h"
@@ -114,6 +115,9 @@ int conn_origin(const conn_t *c, const char **origin, size_t *len);
  * it allows the request's Origin, "Vary: Origin" for an exact list.
  * Returns the bytes written. */
 size_t conn_cors_lines(const conn_t *c, char *out, size_t cap);
+
+/* Answers 200 with o printed as compact JSON; takes o (deleted here). */
+void conn_respond_json(conn_t *c, cJSON *o);
 
 /* Answers a JSON error {"error": text, "code": code} and closes afterwards;
  * extra is NULL or header lines each ending in CRLF (a 405 without extra

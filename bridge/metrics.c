@@ -357,14 +357,7 @@ static void metrics_report(conn_t *c)
     cJSON_AddItemToObject(o, "since_start", life);
     /* Every replica's mirrored figures (the pool's keys, read every few s). */
     cJSON_AddItemToObject(o, "replicas", replicas_json(h));
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (body == NULL) {
-        conn_respond_error(c, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    conn_respond(c, 200, "application/json", body, strlen(body), NULL, 0);
-    free(body);
+    conn_respond_json(c, o);
 }
 
 /* --- the dashboard's stream ------------------------------------------------------ */

@@ -187,14 +187,7 @@ static void route_health(conn_t *c)
     cJSON_AddNumberToObject(gz, "bytes_saved", (double)bridge_bytes_saved(br));
     /* Publish to write, in ms: the last health check's mean (or since the start). */
     cJSON_AddNumberToObject(o, "average_latency", health_average_latency_ms(&br->health));
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (body == NULL) {
-        conn_respond_error(c, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    conn_respond(c, 200, "application/json", body, strlen(body), NULL, 0);
-    free(body);
+    conn_respond_json(c, o);
 }
 
 /* Files served as they were embedded: the browser client, classic script
