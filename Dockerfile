@@ -50,7 +50,7 @@ CMD ["haproxy", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
 # ---- bridge: the runtime libraries, the binary, a non-root user ------------
 FROM debian:bookworm-slim AS bridge
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libuv1 libhiredis0.14 zlib1g libcjson1 libssl3 curl ca-certificates \
+ && apt-get install -y --no-install-recommends libuv1 libhiredis0.14 zlib1g libcjson1 libssl3 liburing2 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin sse
 COPY --from=build /src/build/bridge/sse-bridge /usr/local/bin/sse-bridge

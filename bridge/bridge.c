@@ -12,11 +12,13 @@
 #include "conn.h"
 #include "log.h"
 #include "replay.h"
+#include "sendbatch.h"
 #include "stream.h"
 
 #define BRIDGE_BACKLOG 1024
 #define BRIDGE_SWEEP_MS 250
 #define BRIDGE_LINGER_MS 500 /* an idle request connection's last moments at shutdown */
+#define BRIDGE_BATCH_DEPTH 1024 /* sends per io_uring submit */
 
 uint64_t bridge_now_ms(void)
 {
@@ -39,11 +41,7 @@ static void bridge_on_connection(uv_stream_t *server, int status)
  * together leave in one write. */
 static void bridge_flush_now(bridge_t *br)
 {
-    while (!list_empty(&br->dirty)) {
-        list_t *n = br->dirty.next;
-        list_remove(n);
-        conn_flush(list_entry(n, conn_t, dirty));
-    }
+    conn_flush_all(br);
     health_on_flushed(&br->health);
 }
 
@@ -214,6 +212,29 @@ static int bridge_listen(bridge_t *br)
     return 0;
 }
 
+/* --io-uring: a flush's sends leave in one system call where the kernel
+ * allows it (io_uring may be missing, disabled by sysctl or forbidden by a
+ * seccomp profile, as Docker's default one does). */
+static int bridge_open_batch(bridge_t *br)
+{
+    if (br->cfg->io_uring == CFG_URING_OFF) {
+        log_info("io_uring: off; writing one connection at a time");
+        return 0;
+    }
+    int r = sb_open(&br->sendbatch, BRIDGE_BATCH_DEPTH);
+    if (r == 0) {
+        log_info("io_uring: on; each flush's writes leave in one system call");
+        return 0;
+    }
+    if (br->cfg->io_uring == CFG_URING_ON) {
+        log_error("io_uring: cannot set up a ring: %s (--io-uring on requires it; use auto or off)",
+                  strerror(-r));
+        return UV_ENOTSUP;
+    }
+    log_info("io_uring: unavailable (%s); writing one connection at a time", strerror(-r));
+    return 0;
+}
+
 int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
 {
     memset(br, 0, sizeof(*br));
@@ -230,7 +251,10 @@ int bridge_start(bridge_t *br, uv_loop_t *loop, const cfg_t *cfg)
         log_error("out of memory");
         return UV_ENOMEM;
     }
-    int r = bridge_listen(br);
+    int r = bridge_open_batch(br);
+    if (r != 0)
+        return r;
+    r = bridge_listen(br);
     if (r != 0)
         return r;
 
@@ -365,6 +389,8 @@ void bridge_free(bridge_t *br)
     hub_free(&br->hub);
     gzs_ctx_free(&br->gz);
     health_free(&br->health);
+    sb_close(br->sendbatch);
+    br->sendbatch = NULL;
     free(br->rbuf);
     br->rbuf = NULL;
 }

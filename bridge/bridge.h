@@ -95,6 +95,7 @@ typedef struct bridge_s {
     bridge_stats_t stats;      /* counters for /healthz and metrics */
     bridge_reject_t rejects[BRIDGE_REJECT_CODES]; /* refused requests by code, first seen first */
     health_t health;           /* the health monitor and latency histograms */
+    struct sendbatch_s *sendbatch; /* io_uring batch of a flush's sends; NULL: one write each */
 } bridge_t;
 
 /* Sets up br on loop with cfg, binds the listener and starts everything.

@@ -6,6 +6,7 @@
  * not take, so a connection has at most one write in flight. */
 #include "conn.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "log.h"
 #include "routes.h"
+#include "sendbatch.h"
 #include "stream.h"
 
 #define CONN_IOV_MAX 64 /* buffers handed to one write */
@@ -314,6 +316,85 @@ void conn_flush(conn_t *c)
     c->wq_head = 0;
     if (c->finish && !c->shut)
         conn_shutdown(c);
+}
+
+/* A batched send's report: the bytes go, the remainder (if any) and the
+ * bookkeeping of an emptied queue take the ordinary path. */
+static void conn_sent_cb(void *owner, int res)
+{
+    conn_t *c = owner;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (res < 0 && res != -EAGAIN) {
+        conn_close(c, strerror(-res));
+        return;
+    }
+    if (res > 0)
+        wq_consume(c, (size_t)res);
+    conn_flush(c);
+}
+
+/* A connection whose queue can go out in a batched send right now. */
+static int conn_batchable(const conn_t *c)
+{
+    return c->state != CONN_CLOSING && c->doom == NULL && c->wreq == NULL && c->wq_len > 0;
+}
+
+/* One conn_flush per dirty connection: the path without io_uring. */
+static void conn_flush_each(list_t *dirty)
+{
+    while (!list_empty(dirty)) {
+        list_t *n = dirty->next;
+        list_remove(n);
+        conn_flush(list_entry(n, conn_t, dirty));
+    }
+}
+
+void conn_flush_all(bridge_t *br)
+{
+    struct iovec iov[SB_IOV_MAX];
+    list_t rest;
+    list_init(&rest);
+    while (!list_empty(&br->dirty)) {
+        sendbatch_t *b = br->sendbatch;
+        if (b != NULL && sb_broken(b)) {
+            log_warn("io_uring: a batched send failed; writing one connection at a time from now on");
+            sb_close(b);
+            b = br->sendbatch = NULL;
+        }
+        if (b == NULL)
+            break;
+        /* Prepare sends until the batch is full. A prepared connection
+         * leaves br->dirty; one queued to again later in this flush comes
+         * back and is written then. Nothing here closes a connection, so
+         * no prepared descriptor is closed or reused before the submit. */
+        while (!list_empty(&br->dirty)) {
+            list_t *n = br->dirty.next;
+            conn_t *c = list_entry(n, conn_t, dirty);
+            int fd = -1;
+            if (conn_batchable(c) && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+                unsigned k = c->wq_len < SB_IOV_MAX ? c->wq_len : SB_IOV_MAX;
+                for (unsigned i = 0; i < k; i++) {
+                    wq_item_t *it = &c->wq[(c->wq_head + i) & (c->wq_cap - 1)];
+                    iov[i].iov_base = it->msg->data + it->off;
+                    iov[i].iov_len = it->msg->len - it->off;
+                }
+                if (sb_add(b, fd, iov, k, c) == 0) {
+                    list_remove(n);
+                    continue;
+                }
+                if (sb_pending(b) > 0)
+                    break; /* full: send this batch, then go on */
+            }
+            list_remove(n);
+            list_push_back(&rest, n);
+        }
+        /* One system call for the batch; the reports may close connections
+         * and queue to others (which then come back to br->dirty). */
+        sb_submit(b, conn_sent_cb);
+    }
+    conn_flush_each(&rest);
+    conn_flush_each(&br->dirty);
 }
 
 void conn_finish(conn_t *c)

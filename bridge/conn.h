@@ -90,6 +90,10 @@ void conn_send_gz(conn_t *c, msg_t *seg, const gzs_info_t *info);
  * of the remainder only. Closes a doomed connection. */
 void conn_flush(conn_t *c);
 
+/* Writes every connection in br->dirty: through one batched io_uring
+ * submit when br->sendbatch is set, else one conn_flush each. */
+void conn_flush_all(bridge_t *br);
+
 /* Closes c now (idempotent): unlinks it from the hub and lists; memory is
  * freed in the close callback. reason appears in the log. */
 void conn_close(conn_t *c, const char *reason);

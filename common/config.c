@@ -47,6 +47,7 @@ static int set_log_format(cfg_t *cfg, const opt_t *o, const char *v, char *why, 
 static int set_bool(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_prefix(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_limit_response(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
+static int set_io_uring(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_secret(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_secret_file(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
 static int set_origins(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen);
@@ -118,6 +119,9 @@ static const opt_t opts[] = {
      "listen with SO_REUSEPORT so several processes share the port (\"--reuseport\" alone = on)"},
     {"coalesce-ms", "SSE_COALESCE_MS", "MS", set_int, 0, 1000, OFF(coalesce_ms), "0",
      "hold writes up to this many ms to batch them (0 = write every loop iteration)"},
+    {"io-uring", "SSE_IO_URING", "MODE", set_io_uring, 0, 0, OFF(io_uring), "auto",
+     "send a flush's writes in one io_uring system call: 'auto' uses it where the kernel allows, "
+     "'on' refuses to start without it, 'off' writes one connection at a time"},
     {"lease-ms", "SSE_LEASE_MS", "MS", set_int, 300, 600000, OFF(lease_ms), "15000",
      "this replica's lease in the cluster pool; renewed every third of it, a dead replica's "
      "connections are freed when it expires"},
@@ -665,6 +669,19 @@ static int set_limit_response(cfg_t *cfg, const opt_t *o, const char *v, char *w
     }
     *(int *)field(cfg, o) = strcmp(v, "retry") == 0;
     return 0;
+}
+
+static int set_io_uring(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)
+{
+    static const char *const modes[] = {"off", "on", "auto"}; /* CFG_URING_* order */
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(v, modes[i]) == 0) {
+            *(int *)field(cfg, o) = i;
+            return 0;
+        }
+    }
+    snprintf(why, whylen, "expected auto, on or off");
+    return -1;
 }
 
 static int set_level(cfg_t *cfg, const opt_t *o, const char *v, char *why, size_t whylen)

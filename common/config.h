@@ -19,6 +19,8 @@
 #define CFG_SECRET_MAX 1024
 #define CFG_ORIGINS_MAX 2048 /* bytes of the --cors-origins list */
 
+enum { CFG_URING_OFF = 0, CFG_URING_ON, CFG_URING_AUTO }; /* --io-uring */
+
 typedef struct cfg_addr_s {
     char host[CFG_HOST_MAX]; /* name or address, without IPv6 brackets */
     int port;                /* TCP port */
@@ -58,6 +60,7 @@ typedef struct cfg_s {
     int retry_ms;                   /* base of the jittered "retry:" sent to clients */
     int reuseport;                  /* 1: listen with SO_REUSEPORT */
     int coalesce_ms;                /* hold writes up to this long to batch them; 0 = never */
+    int io_uring;                   /* CFG_URING_*: batch each flush's sends through io_uring */
     int lease_ms;                   /* cluster lease; renewed every third of it */
     int limit_response_retry;       /* 1: over-limit answers 200 + retry + event: limit */
     char redis_prefix[CFG_PREFIX_MAX + 1]; /* prefix of the cluster keys, e.g. "{sse}:" */

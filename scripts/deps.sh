@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libuv1-dev libhiredis-dev zlib1g-dev libcjson-dev check node-llhttp libssl-dev
+  libuv1-dev libhiredis-dev zlib1g-dev libcjson-dev check node-llhttp libssl-dev liburing-dev
   redis-server redis-tools redis-sentinel
   python3 python3-redis python3-pytest python3-jwt
   curl ca-certificates procps

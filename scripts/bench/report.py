@@ -641,7 +641,11 @@ def final(outdir, machine_path, steps_path, part_paths):
              "The bridge holds writes up to N ms to batch them: CPU per delivery against "
              "latency, at 1,000 msg/s (and at 100 msg/s, where the CPU target is set; the "
              "--coalesce-ms 0 figures at 100 msg/s are the sse-bridge rows of the fan-out "
-             "table).")):
+             "table)."),
+            ("writepath", "Write path: --io-uring off (one write() per connection)",
+             "By default (--io-uring auto) every flush's sends leave in one io_uring submit; "
+             "with --io-uring off each connection is one write() system call. Compare with the "
+             "sse-bridge rows of the fan-out tables above (same scenarios, same run).")):
         rs = rows(group, lambda s: s["scenario"] == "fanout")
         if rs:
             md += [f"## {title}", ""]

@@ -184,7 +184,7 @@ MACHINE=$WORK/machine.txt
   echo "nchan=libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null) (Debian package of Nchan)"
   echo "redis=$(redis-server --version | head -n 1)"
   echo "compiler=$(cc --version 2>/dev/null | head -n 1)"
-  echo "libs=libuv $(pkg-config --modversion libuv 2>/dev/null), hiredis $(pkg-config --modversion hiredis 2>/dev/null)"
+  echo "libs=libuv $(pkg-config --modversion libuv 2>/dev/null), hiredis $(pkg-config --modversion hiredis 2>/dev/null), liburing $(pkg-config --modversion liburing 2>/dev/null)"
   echo "build=$BUILD ($(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD/CMakeCache.txt" 2>/dev/null))"
   echo "source=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$( [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ] && echo ' + uncommitted changes')"
   echo "budget=${BUDGET} s"
@@ -267,6 +267,12 @@ if [ $HAS_COALESCE = 1 ]; then
 else
   jrec skipped 1 what "--coalesce-ms trade-off" why "this sse-bridge has no --coalesce-ms"
 fi
+
+# ---- the write path: one io_uring submit per flush against one write() per connection ----
+step writepath 25 -- --target bridge --target-args "--io-uring off" \
+  --label "sse-bridge --io-uring off" fanout:1000:100:200:10
+step writepath 30 -- --target bridge --target-args "--io-uring off" \
+  --label "sse-bridge --io-uring off" fanout:10000:10:200:10
 
 # ---- a profile of the bridge where the CPU target is tightest ----
 if perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then

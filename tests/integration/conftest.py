@@ -255,7 +255,8 @@ def bridge_bin():
 @pytest.fixture
 def bridge(bridge_bin, redis_server, tmp_path):
     """Factory: bridge(*extra_args, env=None, redis_url=None, channels=TEST_CHANNELS,
-    bridge_id=BRIDGE_ID, defaults=True, wait_redis=True) starts the binary, waits
+    bridge_id=BRIDGE_ID, defaults=True, wait_redis=True, wrap=()) starts the binary
+    (behind the command prefix wrap, if any), waits
     (10 s) for its 'listening on' line and then (wait_redis) until /healthz
     says redis "up".
 
@@ -269,7 +270,7 @@ def bridge(bridge_bin, redis_server, tmp_path):
     counter = [0]
 
     def start(*extra, env=None, redis_url=None, channels=TEST_CHANNELS, bridge_id=BRIDGE_ID, defaults=True, wait=True,
-              wait_redis=True):
+              wait_redis=True, wrap=()):
         extra = [str(a) for a in extra]
         given = set(a.split("=", 1)[0] for a in extra if a.startswith("--"))
         last_err = ""
@@ -303,7 +304,7 @@ def bridge(bridge_bin, redis_server, tmp_path):
             counter[0] += 1
             stderr_path = str(tmp_path / ("bridge-%d.stderr" % counter[0]))
             errf = open(stderr_path, "wb")
-            proc = subprocess.Popen([bridge_bin] + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen(list(wrap) + [bridge_bin] + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=errf, env=bridge_env(env), cwd=str(tmp_path))
             errf.close()
             b = Bridge(proc, port, stderr_path, args, drain)

@@ -40,6 +40,7 @@ static const flag_t flags[] = {
     {"retry-ms", "SSE_RETRY_MS", "3000"},
     {"reuseport", "SSE_REUSEPORT", "off"},
     {"coalesce-ms", "SSE_COALESCE_MS", "0"},
+    {"io-uring", "SSE_IO_URING", "auto"},
     {"lease-ms", "SSE_LEASE_MS", "15000"},
     {"limit-response", "SSE_LIMIT_RESPONSE", "status"},
     {"redis-prefix", "SSE_REDIS_PREFIX", "{sse}:"},
@@ -195,6 +196,8 @@ static void render(const cfg_t *c, const char *flag, char *out, size_t n)
         snprintf(out, n, "%d", c->reuseport);
     } else if (strcmp(flag, "coalesce-ms") == 0) {
         snprintf(out, n, "%d", c->coalesce_ms);
+    } else if (strcmp(flag, "io-uring") == 0) {
+        snprintf(out, n, "%d", c->io_uring);
     } else if (strcmp(flag, "lease-ms") == 0) {
         snprintf(out, n, "%d", c->lease_ms);
     } else if (strcmp(flag, "limit-response") == 0) {
@@ -358,6 +361,7 @@ static const good_case_t good_cases[] = {
     {"retry-ms", "100", "100", "600000", "600000"},
     {"reuseport", "on", "1", "off", "0"},
     {"coalesce-ms", "1000", "1000", "0", "0"},
+    {"io-uring", "off", "0", "on", "1"},
     {"lease-ms", "300", "300", "600000", "600000"},
     {"limit-response", "retry", "1", "status", "0"},
     {"redis-prefix", "{app1}:sse:", "{app1}:sse:", "x{y}", "x{y}"},
@@ -723,6 +727,8 @@ static const bad_case_t bad_cases[] = {
     {"coalesce-ms", "1001", INT_MSG("coalesce-ms", "1001", "0 to 1000")},
     {"coalesce-ms", "-1", INT_MSG("coalesce-ms", "-1", "0 to 1000")},
     {"lease-ms", "299", INT_MSG("lease-ms", "299", "300 to 600000")},
+    {"io-uring", "yes", "invalid value 'yes' for --io-uring: expected auto, on or off"},
+    {"io-uring", "", "invalid value '' for --io-uring: expected auto, on or off"},
     {"limit-response", "close", "invalid value 'close' for --limit-response: expected status or retry"},
     {"redis-prefix", "a b",
      "invalid value 'a b' for --redis-prefix: expected 1 to 32 printable characters without spaces"},
