@@ -2,6 +2,7 @@
 #include "bridge.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@
 #define BRIDGE_BACKLOG 1024
 #define BRIDGE_SWEEP_MS 250
 #define BRIDGE_LINGER_MS 500 /* an idle request connection's last moments at shutdown */
-#define BRIDGE_BATCH_DEPTH 1024 /* sends per io_uring submit */
+/* Sends per io_uring submit: larger batches save little more, and their
+ * long bursts of loopback softirq work spill over to ksoftirqd. */
+#define BRIDGE_BATCH_DEPTH 64
+#define BRIDGE_TRIM_AFTER 256   /* streams opened in a burst before the heap is trimmed */
 
 uint64_t bridge_now_ms(void)
 {
@@ -119,10 +123,25 @@ static void bridge_expire_tokens(bridge_t *br)
     }
 }
 
+/* A burst of new streams (a deploy, a reconnect storm) leaves the heap
+ * holding the request parsers it needed at its peak. Once the burst has
+ * settled (no stream opened since the last sweep), the free pages go back
+ * to the system, so a replica's RSS follows what its streams hold. */
+static void bridge_trim_heap(bridge_t *br)
+{
+    uint64_t n = br->parsers_freed;
+    if (n - br->parsers_trimmed >= BRIDGE_TRIM_AFTER && n == br->parsers_seen) {
+        malloc_trim(0);
+        br->parsers_trimmed = n;
+    }
+    br->parsers_seen = n;
+}
+
 static void bridge_sweep_cb(uv_timer_t *t)
 {
     conn_sweep(t->data);
     bridge_expire_tokens(t->data);
+    bridge_trim_heap(t->data);
 }
 
 static void bridge_drain_cb(uv_timer_t *t);

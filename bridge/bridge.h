@@ -96,6 +96,9 @@ typedef struct bridge_s {
     bridge_reject_t rejects[BRIDGE_REJECT_CODES]; /* refused requests by code, first seen first */
     health_t health;           /* the health monitor and latency histograms */
     struct sendbatch_s *sendbatch; /* io_uring batch of a flush's sends; NULL: one write each */
+    uint64_t parsers_freed;    /* request parsers freed as connections became streams */
+    uint64_t parsers_trimmed;  /* parsers_freed at the last heap trim */
+    uint64_t parsers_seen;     /* parsers_freed at the previous sweep */
 } bridge_t;
 
 /* Sets up br on loop with cfg, binds the listener and starts everything.

@@ -528,6 +528,7 @@ void conn_park(conn_t *c)
 void conn_request_done(conn_t *c)
 {
     c->parked = 0;
+    c->br->parsers_freed++;
     http_req_free(c->req);
     c->req = NULL;
     free(c->query);
