@@ -89,7 +89,12 @@ int hid_cursor_next(const char *s, size_t len, size_t *pos, hid_token_t *tok)
             return -1;
     }
     *pos = comma != NULL ? end + 1 : len;
-    if (comma != NULL && *pos >= len)
-        return -1; /* a trailing comma */
+    if (comma != NULL) {
+        size_t next = end + 1;
+        while (next < len && s[next] == ' ')
+            next++;
+        if (next >= len)
+            return -1; /* a trailing comma, spaces after it or not */
+    }
     return 1;
 }

@@ -112,7 +112,8 @@ START_TEST(ids_that_are_not_cursors_are_refused_whole)
 {
     static const char *const bad[] = {"",         ",",         "5-1@alpha,",  ",5-1@alpha",
                                       "5-1@",     "5-1@a b",   "job-42",      "5-1@alpha,,6-0",
-                                      "5-1@al\"p", "5-1@alpha,x", "   ",        "5-1@alpha@beta"};
+                                      "5-1@al\"p", "5-1@alpha,x", "   ",        "5-1@alpha@beta",
+                                      "5-1@alpha, ", "5-1@alpha ,  "};
     hid_token_t t[4];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(cursor(bad[i], t, 4) == -1, "'%s' was read as a cursor", bad[i]);
