@@ -269,10 +269,13 @@ else
 fi
 
 # ---- the write path: one io_uring submit per flush against one write() per connection ----
-step writepath 25 -- --target bridge --target-args "--io-uring off" \
-  --label "sse-bridge --io-uring off" fanout:1000:100:200:10
-step writepath 30 -- --target bridge --target-args "--io-uring off" \
-  --label "sse-bridge --io-uring off" fanout:10000:10:200:10
+# Alternating runs of both, so the comparison does not hang on one quiet or busy moment.
+for rep in 1 2; do
+  step writepath 55 -- --target bridge --label "sse-bridge (io_uring, default)" \
+    fanout:1000:100:200:10 fanout:10000:10:200:10
+  step writepath 55 -- --target bridge --target-args "--io-uring off" \
+    --label "sse-bridge --io-uring off" fanout:1000:100:200:10 fanout:10000:10:200:10
+done
 
 # ---- a profile of the bridge where the CPU target is tightest ----
 if perf record -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
