@@ -39,6 +39,12 @@ static void pair(int sv[2])
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 }
 
+static void unpair(int sv[2])
+{
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static struct iovec io(const char *s)
 {
     struct iovec v = {(void *)s, strlen(s)};
@@ -76,10 +82,8 @@ START_TEST(one_submit_sends_to_every_socket_and_reports_in_the_order_added)
     sb_counts(b, &sends, &submits);
     ck_assert_uint_eq(sends, 3);
     ck_assert_uint_eq(submits, 1);
-    for (int i = 0; i < 3; i++) {
-        close(s[i][0]);
-        close(s[i][1]);
-    }
+    for (int i = 0; i < 3; i++)
+        unpair(s[i]);
     sb_close(b);
 }
 END_TEST
@@ -104,8 +108,7 @@ START_TEST(several_buffers_leave_as_one_send_in_order)
         ck_assert_int_eq(res[1], 18);
         expect_read(s[1], "data: a\n\ndata: b\n\ndata: c\n\ndata: b\n\ndata: c\n\n");
     }
-    close(s[0]);
-    close(s[1]);
+    unpair(s);
     sb_close(b);
 }
 END_TEST
@@ -125,8 +128,7 @@ START_TEST(a_full_socket_answers_eagain_at_once_instead_of_waiting)
     ck_assert_int_eq(sb_add(b, s[0], &v, 1, NULL), 0);
     ck_assert_uint_eq(sb_submit(b, record), 1);
     ck_assert_int_eq(res[0], -EAGAIN);
-    close(s[0]);
-    close(s[1]);
+    unpair(s);
     sb_close(b);
 }
 END_TEST
@@ -149,8 +151,7 @@ START_TEST(a_closed_peer_or_a_bad_descriptor_is_reported_and_the_rest_still_goes
     expect_read(live[1], "hello\n");
     ck_assert_int_eq(sb_broken(b), 0);
     close(dead[0]);
-    close(live[0]);
-    close(live[1]);
+    unpair(live);
     sb_close(b);
 }
 END_TEST
@@ -168,8 +169,7 @@ START_TEST(a_full_batch_refuses_more_until_submitted)
     ck_assert_int_eq(sb_add(b, s[0], &v, 1, NULL), 0);
     ck_assert_uint_eq(sb_submit(b, record), 1);
     expect_read(s[1], "xxx");
-    close(s[0]);
-    close(s[1]);
+    unpair(s);
     sb_close(b);
 }
 END_TEST
