@@ -30,6 +30,8 @@ typedef struct bridge_stats_s {
     uint64_t heartbeats_sent;     /* heartbeat deliveries queued to streams */
     uint64_t requests_rejected;   /* HTTP requests answered with an error status */
     uint64_t bytes_sent;          /* bytes written to client sockets */
+    uint64_t batched_sends;       /* sends the kernel took through an io_uring submit */
+    uint64_t batch_submits;       /* io_uring submits that carried them */
     uint64_t gzip_segments;       /* messages turned into gzip segments (once each) */
     uint64_t gzip_compressed;     /* of those, compressed (over the threshold) */
     uint64_t gzip_ns;             /* time spent building segments */

@@ -86,6 +86,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->state == CONN_STREAM) {
         http_req_free(c->req); /* not inside llhttp any more */
         c->req = NULL;
+        c->br->parsers_freed++;
         return;
     }
     if (r != 0 && c->state == CONN_HTTP && !c->finish && !c->parked)
@@ -326,7 +327,7 @@ static void conn_sent_cb(void *owner, int res)
     if (c->state == CONN_CLOSING)
         return;
     if (res < 0 && res != -EAGAIN) {
-        conn_close(c, strerror(-res));
+        conn_close(c, uv_strerror(res)); /* -errno is the UV_E* code on Linux */
         return;
     }
     if (res > 0)
@@ -355,15 +356,8 @@ void conn_flush_all(bridge_t *br)
     struct iovec iov[SB_IOV_MAX];
     list_t rest;
     list_init(&rest);
-    while (!list_empty(&br->dirty)) {
+    while (!list_empty(&br->dirty) && br->sendbatch != NULL) {
         sendbatch_t *b = br->sendbatch;
-        if (b != NULL && sb_broken(b)) {
-            log_warn("io_uring: a batched send failed; writing one connection at a time from now on");
-            sb_close(b);
-            b = br->sendbatch = NULL;
-        }
-        if (b == NULL)
-            break;
         /* Prepare sends until the batch is full. A prepared connection
          * leaves br->dirty; one queued to again later in this flush comes
          * back and is written then. Nothing here closes a connection, so
@@ -391,7 +385,13 @@ void conn_flush_all(bridge_t *br)
         }
         /* One system call for the batch; the reports may close connections
          * and queue to others (which then come back to br->dirty). */
-        sb_submit(b, conn_sent_cb);
+        br->stats.batched_sends += sb_submit(b, conn_sent_cb);
+        br->stats.batch_submits++;
+        if (sb_broken(b)) {
+            log_warn("io_uring: a batched send failed; writing one connection at a time from now on");
+            sb_close(b);
+            br->sendbatch = NULL;
+        }
     }
     conn_flush_each(&rest);
     conn_flush_each(&br->dirty);

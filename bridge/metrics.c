@@ -15,7 +15,6 @@
 #include "bridge.h"
 #include "embed.h"
 #include "log.h"
-#include "sendbatch.h"
 
 /* --- a growing text buffer ------------------------------------------------ */
 
@@ -148,17 +147,14 @@ static void metrics_prometheus(conn_t *c)
     prom_u64(&b, "heartbeats_sent_total", "counter", "Heartbeats queued to streams.",
              s->heartbeats_sent);
     prom_u64(&b, "bytes_sent_total", "counter", "Bytes written to client sockets.", s->bytes_sent);
-    unsigned long long sends = 0, submits = 0;
-    if (br->sendbatch != NULL)
-        sb_counts(br->sendbatch, &sends, &submits);
     prom_u64(&b, "io_uring", "gauge",
              "1 while a flush's writes leave in one io_uring submit (--io-uring), 0 when each "
              "connection is written on its own.",
              (uint64_t)(br->sendbatch != NULL));
     prom_u64(&b, "batched_sends_total", "counter",
-             "Socket sends that left through an io_uring submit.", (uint64_t)sends);
+             "Socket sends the kernel took through an io_uring submit.", s->batched_sends);
     prom_u64(&b, "batch_submits_total", "counter",
-             "io_uring submits (system calls) that carried them.", (uint64_t)submits);
+             "io_uring submits (system calls) that carried them.", s->batch_submits);
     prom_u64(&b, "compression_input_bytes_total", "counter",
              "Identity bytes of deliveries to gzip streams.", s->gzip_bytes_in);
     prom_u64(&b, "compression_output_bytes_total", "counter",

@@ -22,8 +22,6 @@ struct sendbatch_s {
     int *res;                  /* each slot's result, filled by the submit */
     int ring_open;             /* the ring was set up (and must be torn down) */
     int broken;                /* a submit failed: the ring must not be used again */
-    unsigned long long sends;  /* sends reported since opening */
-    unsigned long long submits;/* io_uring_enter calls that carried them */
 };
 
 int sb_open(sendbatch_t **out, unsigned depth)
@@ -47,6 +45,15 @@ int sb_open(sendbatch_t **out, unsigned depth)
         return r;
     }
     b->ring_open = 1;
+    /* Sends on sockets came with Linux 5.3 (SENDMSG) and 5.6 (SEND). */
+    struct io_uring_probe *p = io_uring_get_probe_ring(&b->ring);
+    int ok = p != NULL && io_uring_opcode_supported(p, IORING_OP_SEND) &&
+             io_uring_opcode_supported(p, IORING_OP_SENDMSG);
+    io_uring_free_probe(p);
+    if (!ok) {
+        sb_close(b);
+        return -EOPNOTSUPP;
+    }
     *out = b;
     return 0;
 }
@@ -107,13 +114,13 @@ unsigned sb_submit(sendbatch_t *b, sb_done_cb done)
     do {
         r = io_uring_submit_and_wait(&b->ring, want);
     } while (r == -EINTR);
-    b->submits++;
     unsigned submitted = r < 0 ? 0 : (unsigned)r < want ? (unsigned)r : want;
-    /* A send the kernel did not take was not done: the caller's ordinary
-     * write path sends its bytes. Such a send stays in the ring, so the
-     * ring is never used again. */
+    /* SQEs are taken in order. A send the kernel did not take was not done:
+     * -EAGAIN lets the caller's ordinary write path send its bytes (such a
+     * send stays in the ring, so the ring is never used again). A send it
+     * took but never reported may have gone out: -EIO, never a resend. */
     for (unsigned i = 0; i < want; i++)
-        b->res[i] = -EAGAIN;
+        b->res[i] = i < submitted ? -EIO : -EAGAIN;
     if (submitted < want)
         b->broken = 1;
     /* Completions may come in any order: they are reported in the order
@@ -135,19 +142,19 @@ unsigned sb_submit(sendbatch_t *b, sb_done_cb done)
     }
     b->n = 0;
     b->iov_used = 0;
-    b->sends += want;
-    for (unsigned i = 0; i < want; i++)
+    for (unsigned i = 0; i < want; i++) {
+        /* An opcode this kernel lacks (or refuses) is not the socket's
+         * fault: the ordinary write path takes over for good. */
+        if (b->res[i] == -EINVAL || b->res[i] == -EOPNOTSUPP) {
+            b->res[i] = -EAGAIN;
+            b->broken = 1;
+        }
         done(b->owner[i], b->res[i]);
-    return want;
+    }
+    return submitted;
 }
 
 int sb_broken(const sendbatch_t *b)
 {
     return b->broken;
-}
-
-void sb_counts(const sendbatch_t *b, unsigned long long *sends, unsigned long long *submits)
-{
-    *sends = b->sends;
-    *submits = b->submits;
 }

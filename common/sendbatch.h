@@ -21,7 +21,7 @@ typedef void (*sb_done_cb)(void *owner, int res);
 
 /* Opens a batch of up to depth sends. Returns 0 with *out, or a negative
  * errno (-ENOSYS or -EPERM where io_uring is missing or forbidden, as under
- * Docker's default seccomp profile). */
+ * Docker's default seccomp profile; -EOPNOTSUPP where it cannot send). */
 int sb_open(sendbatch_t **out, unsigned depth);
 
 /* Releases the ring (NULL is fine). */
@@ -36,15 +36,13 @@ int sb_add(sendbatch_t *b, int fd, const struct iovec *iov, unsigned n, void *ow
 unsigned sb_pending(const sendbatch_t *b);
 
 /* Submits every prepared send in one system call and calls done for each,
- * in the order they were added. Returns the number reported. done may
+ * in the order they were added. Returns how many the kernel took (the
+ * others were reported -EAGAIN and are the caller's to write). done may
  * not call back into the batch. */
 unsigned sb_submit(sendbatch_t *b, sb_done_cb done);
 
-/* 1 once a submit failed: the batch must be closed, the caller writes on
- * its own from then on. */
+/* 1 once a submit failed or the kernel refused the send opcodes: the
+ * batch must be closed, the caller writes on its own from then on. */
 int sb_broken(const sendbatch_t *b);
-
-/* Sends and system calls since the batch was opened, for the metrics. */
-void sb_counts(const sendbatch_t *b, unsigned long long *sends, unsigned long long *submits);
 
 #endif
