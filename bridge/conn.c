@@ -1,9 +1,10 @@
 /* Client connections. Request bytes are read into the bridge's one shared
  * buffer and parsed by httpreq (llhttp); only the request target and a
- * few headers are copied. Writes go
- * through a ring of refcounted messages: each flush tries one uv_try_write
- * of the whole ring and queues a single uv_write for whatever the kernel did
- * not take, so a connection has at most one write in flight. */
+ * few headers are copied. Writes go through a ring of refcounted messages:
+ * a flush sends every dirty connection's ring in one io_uring submit per 64
+ * connections (sendbatch; else one uv_try_write each) and queues a single
+ * uv_write for whatever the kernel did not take, so a connection has at
+ * most one write in flight. */
 #include "conn.h"
 
 #include <errno.h>
