@@ -8,6 +8,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,9 +176,10 @@ static void wq_consume(conn_t *c, size_t n)
     }
 }
 
-static unsigned wq_iov(conn_t *c, uv_buf_t *iov)
+/* The first max (at most) queued buffers into iov; returns how many. */
+static unsigned wq_iov(conn_t *c, uv_buf_t *iov, unsigned max)
 {
-    unsigned n = c->wq_len < CONN_IOV_MAX ? c->wq_len : CONN_IOV_MAX;
+    unsigned n = c->wq_len < max ? c->wq_len : max;
     for (unsigned i = 0; i < n; i++) {
         wq_item_t *it = &c->wq[(c->wq_head + i) & (c->wq_cap - 1)];
         iov[i] = uv_buf_init(it->msg->data + it->off, it->msg->len - it->off);
@@ -279,7 +281,7 @@ void conn_flush(conn_t *c)
         return; /* its callback flushes the rest */
     uv_buf_t iov[CONN_IOV_MAX];
     while (c->wq_len > 0) {
-        unsigned n = wq_iov(c, iov);
+        unsigned n = wq_iov(c, iov, CONN_IOV_MAX);
         int r = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
         if (r == UV_EAGAIN)
             r = 0;
@@ -294,7 +296,7 @@ void conn_flush(conn_t *c)
         if ((size_t)r == total)
             continue;
         /* The kernel is full: one uv_write carries the rest. */
-        n = wq_iov(c, iov);
+        n = wq_iov(c, iov, CONN_IOV_MAX);
         c->wreq = malloc(sizeof(*c->wreq));
         if (c->wreq == NULL) {
             conn_close(c, "out of memory");
@@ -352,9 +354,16 @@ static void conn_flush_each(list_t *dirty)
     }
 }
 
+/* libuv's Unix uv_buf_t is laid out as struct iovec (uv/unix.h says so):
+ * the same buffer list serves uv_try_write and a batched send. */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
+                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t is not struct iovec");
+
 void conn_flush_all(bridge_t *br)
 {
-    struct iovec iov[SB_IOV_MAX];
+    uv_buf_t iov[SB_IOV_MAX];
     list_t rest;
     list_init(&rest);
     while (!list_empty(&br->dirty) && br->sendbatch != NULL) {
@@ -368,13 +377,8 @@ void conn_flush_all(bridge_t *br)
             conn_t *c = list_entry(n, conn_t, dirty);
             int fd = -1;
             if (conn_batchable(c) && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-                unsigned k = c->wq_len < SB_IOV_MAX ? c->wq_len : SB_IOV_MAX;
-                for (unsigned i = 0; i < k; i++) {
-                    wq_item_t *it = &c->wq[(c->wq_head + i) & (c->wq_cap - 1)];
-                    iov[i].iov_base = it->msg->data + it->off;
-                    iov[i].iov_len = it->msg->len - it->off;
-                }
-                if (sb_add(b, fd, iov, k, c) == 0) {
+                unsigned k = wq_iov(c, iov, SB_IOV_MAX);
+                if (sb_add(b, fd, (const struct iovec *)iov, k, c) == 0) {
                     list_remove(n);
                     continue;
                 }

@@ -109,23 +109,29 @@ START_TEST(several_buffers_leave_as_one_send_in_order)
 }
 END_TEST
 
-START_TEST(a_full_socket_answers_eagain_at_once_instead_of_waiting)
+/* Fills the socket sv[0] until it refuses, then checks that a batched
+ * send to it is answered -EAGAIN at once. */
+static void expect_eagain_when_full(int sv[2])
 {
     sendbatch_t *b = open_batch(4);
-    int s[2];
-    pair(s);
     static char big[1 << 16];
     memset(big, 'x', sizeof(big));
-    /* Fill the socket with plain writes until it refuses. */
-    while (write(s[0], big, sizeof(big)) > 0)
+    while (send(sv[0], big, sizeof(big), MSG_DONTWAIT) > 0)
         ;
     ck_assert_int_eq(errno, EAGAIN);
     struct iovec v = {big, sizeof(big)};
-    ck_assert_int_eq(sb_add(b, s[0], &v, 1, NULL), 0);
+    ck_assert_int_eq(sb_add(b, sv[0], &v, 1, NULL), 0);
     ck_assert_uint_eq(sb_submit(b, record), 1);
     ck_assert_int_eq(res[0], -EAGAIN);
-    unpair(s);
+    unpair(sv);
     sb_close(b);
+}
+
+START_TEST(a_full_socket_answers_eagain_at_once_instead_of_waiting)
+{
+    int s[2];
+    pair(s);
+    expect_eagain_when_full(s);
 }
 END_TEST
 
@@ -133,19 +139,9 @@ START_TEST(a_full_blocking_socket_does_not_block_the_submit)
 {
     /* Without MSG_DONTWAIT the kernel would park this send until the peer
      * reads, and the submit (which waits for every send) would hang. */
-    sendbatch_t *b = open_batch(4);
     int s[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
-    static char big[1 << 16];
-    memset(big, 'z', sizeof(big));
-    while (send(s[0], big, sizeof(big), MSG_DONTWAIT) > 0)
-        ;
-    struct iovec v = {big, sizeof(big)};
-    ck_assert_int_eq(sb_add(b, s[0], &v, 1, NULL), 0);
-    ck_assert_uint_eq(sb_submit(b, record), 1);
-    ck_assert_int_eq(res[0], -EAGAIN);
-    unpair(s);
-    sb_close(b);
+    expect_eagain_when_full(s);
 }
 END_TEST
 
